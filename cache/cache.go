@@ -1,0 +1,201 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/sys/unix"
+)
+
+// Cache is an open cache directory. It is safe for concurrent use.
+//
+// Lock order: spaceMu, then commitMu, then a version's fileMu, then mu, then
+// a version's mu. No lock is held while waiting for the network.
+type Cache struct {
+	dir       string
+	opts      Options
+	log       *slog.Logger
+	src       Source
+	lock      *dirLock
+	ix        *index
+	blockSize int64
+	fsBlock   int64 // allocation unit of the data filesystem
+	maxRun    int64 // blocks per GET at most
+
+	ctx    context.Context // cancelled by Close: stops fetches and background work
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // janitor and value-log GC
+
+	// flightGate lets Close stop new fetches before it waits for the
+	// running ones.
+	flightGate sync.RWMutex
+	closing    bool
+	flights    sync.WaitGroup
+
+	commitCh      chan commitItem
+	committerDone chan struct{}
+	commitMu      sync.Mutex          // serialises changes of block presence in the index
+	pending       *semaphore.Weighted // bytes written and waiting for the committer
+
+	spaceMu  sync.Mutex    // serialises admission and eviction
+	scanDone chan struct{} // closed when the startup scan has counted every version
+
+	mu       sync.Mutex
+	versions map[vid]*version // loaded versions, and busy placeholders
+	usage    map[vid]int64    // allocated bytes per known version
+	used     int64            // sum of usage
+	closed   atomic.Bool
+
+	stats    counters
+	warnings sync.Map // warning kind -> struct{}: each is logged once
+
+	// Test hooks.
+	writeAt func(f *os.File, p []byte, off int64) (int, error)
+	statfs  func(path string, st *unix.Statfs_t) error
+}
+
+// Open opens (creating if needed) the cache directory opts.Dir and becomes
+// its only owner; if another process owns it, Open fails with *LockedError.
+// src fetches missing blocks; it may be nil for maintenance (Stats, Verify,
+// Clear), in which case reading a missing block fails with ErrNoSource.
+func Open(opts Options, src Source) (*Cache, error) {
+	opts = opts.withDefaults()
+	if opts.BlockSize < 4096 || opts.BlockSize%4096 != 0 {
+		return nil, fmt.Errorf("cache block size %d is not a positive multiple of 4096", opts.BlockSize)
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensurePrivateDir(dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{
+		dir:           dir,
+		opts:          opts,
+		log:           opts.Logger,
+		src:           src,
+		lock:          lock,
+		commitCh:      make(chan commitItem, 1024),
+		committerDone: make(chan struct{}),
+		scanDone:      make(chan struct{}),
+		pending:       semaphore.NewWeighted(pendingCommitBytes),
+		versions:      make(map[vid]*version),
+		usage:         make(map[vid]int64),
+		writeAt:       func(f *os.File, p []byte, off int64) (int, error) { return f.WriteAt(p, off) },
+		statfs:        unix.Statfs,
+	}
+	fail := func(err error) (*Cache, error) {
+		if c.ix != nil {
+			c.ix.close()
+		}
+		lock.unlock()
+		return nil, err
+	}
+	if err := ensurePrivateDir(filepath.Join(dir, dataDirName)); err != nil {
+		return fail(err)
+	}
+	if c.ix, err = openIndex(filepath.Join(dir, "index"), c.log); err != nil {
+		return fail(err)
+	}
+	if c.blockSize, err = c.ix.blockSize(opts.BlockSize); err != nil {
+		return fail(fmt.Errorf("read cache block size: %w", err))
+	}
+	c.fsBlock = 4096
+	var st unix.Statfs_t
+	if err := c.statfs(c.dataDir(), &st); err == nil && st.Bsize > 0 {
+		c.fsBlock = st.Bsize
+	}
+	c.maxRun = max(1, maxRunBytes/c.blockSize)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.committer()
+	c.bg.Add(1)
+	go c.janitor()
+	return c, nil
+}
+
+// maxRunBytes bounds one GET (and its buffer): long enough to amortise a
+// request, short enough that a reader waiting for the first block of a run
+// is served early and memory stays bounded.
+const maxRunBytes = 4 << 20
+
+// ensurePrivateDir creates dir with mode 0700, or tightens an existing
+// looser mode: the cache holds object data the owner may not share.
+func ensurePrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create cache directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cache directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("make cache directory private: %w", err)
+		}
+	}
+	return nil
+}
+
+// Dir is the absolute cache directory.
+func (c *Cache) Dir() string { return c.dir }
+
+// BlockSize is the cache's block size, fixed when the cache was created.
+func (c *Cache) BlockSize() int64 { return c.blockSize }
+
+func (c *Cache) dataDir() string { return filepath.Join(c.dir, dataDirName) }
+
+// Close stops every goroutine of the cache, waits for them, makes the
+// blocks already fetched durable and releases the directory. Handles still
+// open fail with ErrClosed afterwards.
+func (c *Cache) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.flightGate.Lock()
+	c.closing = true
+	c.flightGate.Unlock()
+	c.cancel()
+	c.flights.Wait()
+	close(c.commitCh)
+	<-c.committerDone
+	c.bg.Wait()
+
+	c.mu.Lock()
+	for _, v := range c.versions {
+		if v.file != nil {
+			v.file.Close()
+		}
+	}
+	c.mu.Unlock()
+	err := c.ix.close()
+	tightenPerms(filepath.Join(c.dir, "index"))
+	if uerr := c.lock.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// warnOnce logs a warning the first time kind happens in this Cache, so a
+// full disk does not flood the log with one line per block.
+func (c *Cache) warnOnce(kind, msg string, args ...any) {
+	if _, dup := c.warnings.LoadOrStore(kind, struct{}{}); !dup {
+		c.log.Warn(msg, args...)
+	}
+}
+
+var errCacheFull = errors.New("cache is full of blocks in use")

@@ -1,0 +1,63 @@
+// Package cache keeps the bytes of OSS objects on local disk so that a block
+// fetched once is never fetched again: not after an unmount, a crash, a
+// kill -9 or a power cut.
+//
+// # Files
+//
+// A cache directory (mode 0700, files 0600) holds:
+//
+//	lock                  flock(2)ed by the owning process; holds its pid
+//	control.sock          the owner's control socket (see SocketPath)
+//	index/                a badger v4 database: the index described below
+//	data/ab/<hex>         one sparse data file per object version
+//
+// A data file is named by the hex SHA-256 of bucket NUL key NUL ETag, so no
+// object key ever appears in a file name. It is created by truncating it to
+// the object's size (all holes) and blocks are written with pwrite at the
+// object's own offsets, so a 1 GiB object of which 4 MiB were read uses
+// about 4 MiB of disk, and a complete data file is the object itself (the
+// mount can hand it to the kernel with FUSE passthrough; materialize can
+// rename it into place with Handle.Detach).
+//
+// # Index layout
+//
+// The version id (vid) is the first 16 bytes of that SHA-256. Keys are
+// sorted bytes; every integer is big-endian so that byte order is numeric
+// order.
+//
+//	"c" name                  -> config value; "cblocksize" = 8-byte block size,
+//	                             fixed when the cache is created
+//	"m" vid                   -> version metadata: bucket, key, ETag, size,
+//	                             CRC64 when known, complete flag, data file
+//	                             inode, last access, creation time
+//	"b" vid block(8)          -> 8-byte CRC64 of the block: the block is present
+//	"k" sha256(bucket NUL key)[:16]
+//	                          -> vid of the current version of that key, so a
+//	                             new ETag finds and drops the old version
+//	"r" access(8) vid         -> empty: recency, oldest first; one seek finds
+//	                             the least recently used version to evict
+//
+// Marking a block present is one small write; loading a version's block map
+// is one iterator seek over "b" vid; the whole-object CRC64 is the
+// CRC64Combine of the block CRCs, so checking a complete object needs no
+// re-read.
+//
+// # The invariant
+//
+// A block is recorded present only after its bytes are durable: pwrite, then
+// fdatasync of the data file, then the badger write (see committer.go). So
+// after a crash or power cut every block the index calls present holds the
+// right bytes; at worst some durable blocks are not recorded and are fetched
+// again. Badger itself is not synced per write: losing its tail on a power
+// cut only forgets blocks, which is safe. Present blocks are still checked
+// against their CRC64 the first time they are read after a version is
+// loaded (and by Verify), so a block damaged on disk is dropped and fetched
+// again rather than returned.
+//
+// # Ownership
+//
+// One process owns a cache directory at a time (lock.go). Other processes
+// talk to the owner through its control socket, whose protocol belongs to
+// package materialize. Every goroutine started here is owned by the Cache
+// and stopped by Cache.Close.
+package cache

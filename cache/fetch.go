@@ -1,0 +1,184 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// ensure starts fetches for the blocks in [first, last] of v that are
+// neither present nor already being fetched, in runs of at most maxRun
+// blocks (one GET each).
+func (c *Cache) ensure(v *version, first, last int64) error {
+	if c.src == nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		for b := first; b <= last; b++ {
+			if !v.present.has(b) && v.flights[b] == nil {
+				return ErrNoSource
+			}
+		}
+		return nil
+	}
+	c.flightGate.RLock()
+	defer c.flightGate.RUnlock()
+	if c.closing {
+		return ErrClosed
+	}
+	var started []*flight
+	v.mu.Lock()
+	for b := first; b <= last; {
+		if v.present.has(b) || v.flights[b] != nil {
+			b++
+			continue
+		}
+		start := b
+		for b <= last && b-start < c.maxRun && !v.present.has(b) && v.flights[b] == nil {
+			b++
+		}
+		fl := newFlight(c, v, start, b-1)
+		for i := start; i < b; i++ {
+			v.flights[i] = fl
+		}
+		v.inflight++
+		started = append(started, fl)
+	}
+	v.mu.Unlock()
+	c.flights.Add(len(started))
+	for _, fl := range started {
+		go c.runFlight(fl)
+	}
+	return nil
+}
+
+// runFlight performs the GET of one flight. It runs under the Cache's
+// context, not a reader's: other readers may be waiting for the same
+// blocks, and a run is short, so it is finished even if its first reader
+// gives up; Close cancels it.
+func (c *Cache) runFlight(fl *flight) {
+	defer c.flights.Done()
+	v := fl.v
+	err := c.src.ReadRange(c.ctx, v.ref, fl.off, int64(len(fl.buf)), fl)
+	if err == nil {
+		err = fl.finish()
+	}
+	if err != nil {
+		c.failFlight(fl, err)
+	}
+	fl.unref()
+	v.mu.Lock()
+	v.inflight--
+	v.mu.Unlock()
+	c.maybeUnload(v)
+}
+
+// failFlight ends every block of fl that has not arrived with err, and
+// unregisters them so that the next reader tries again.
+func (c *Cache) failFlight(fl *flight, err error) {
+	fl.mu.Lock()
+	rest := fl.next
+	fl.next = len(fl.blocks)
+	fl.mu.Unlock()
+	v := fl.v
+	v.mu.Lock()
+	for i := rest; i < len(fl.blocks); i++ {
+		b := fl.first + int64(i)
+		if v.flights[b] == fl {
+			delete(v.flights, b)
+		}
+	}
+	v.mu.Unlock()
+	for i := rest; i < len(fl.blocks); i++ {
+		fb := &fl.blocks[i]
+		fb.err, fb.stored = err, err
+		close(fb.done)
+		close(fb.settled)
+		fl.unref()
+	}
+}
+
+// blockArrived is called once all bytes of block b are in the flight's
+// buffer: it checksums them, wakes the readers, and stores the block.
+func (c *Cache) blockArrived(fl *flight, b int64) {
+	fb := fl.block(b)
+	data := fl.data(b)
+	fb.crc = rangefetch.CRC64(data, 0)
+	c.stats.fetched.Add(int64(len(data)))
+	close(fb.done)
+	c.store(fl, b, data, fb.crc)
+}
+
+// store writes a fetched block to the data file and queues it for the
+// committer, which records it once the bytes are durable. From the write
+// on, readers read the block from the file (page cache) and the flight's
+// buffer is free for reuse, so memory does not grow with the disk's
+// backlog. If the block cannot be kept (cap full of pinned data, disk full,
+// I/O error) the readers already have it; it just stays missing.
+func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
+	v := fl.v
+	size := int64(len(data))
+	alloc := c.allocSize(size)
+	if err := c.admit(v.id, alloc); err != nil {
+		c.notStored(fl, b, err)
+		return
+	}
+	// Bound the bytes written but not yet recorded, so that a slow disk
+	// slows fetches down rather than piling up dirty pages.
+	if err := c.pending.Acquire(c.ctx, c.pendingWeight(size)); err != nil {
+		c.addUsage(v.id, -alloc)
+		c.notStored(fl, b, ErrClosed)
+		return
+	}
+	if _, err := c.writeAt(v.file, data, b*v.bs); err != nil {
+		c.pending.Release(c.pendingWeight(size))
+		c.addUsage(v.id, -alloc)
+		_ = punchHole(v.file, b*v.bs, size)
+		c.warnOnce("write", "cache: cannot write to the cache; serving reads without caching them",
+			"dir", c.dir, "err", err)
+		c.notStored(fl, b, fmt.Errorf("%w: %w", ErrNotStored, err))
+		return
+	}
+	// Start the writeback now so that the committer's fdatasync finds
+	// little left to do.
+	_ = unix.SyncFileRange(int(v.file.Fd()), b*v.bs, size, unix.SYNC_FILE_RANGE_WRITE)
+	v.mu.Lock()
+	fb := fl.block(b)
+	fb.written = true
+	if !fb.dropped {
+		v.verified.set(b)
+	}
+	v.inflight++
+	v.mu.Unlock()
+	fl.unref()
+	c.commitCh <- commitItem{fl: fl, block: b, crc: crc, size: size}
+}
+
+// notStored settles a block that will not be recorded.
+func (c *Cache) notStored(fl *flight, b int64, err error) {
+	if !errors.Is(err, ErrNotStored) {
+		err = fmt.Errorf("%w: %w", ErrNotStored, err)
+	}
+	v := fl.v
+	v.mu.Lock()
+	if v.flights[b] == fl {
+		delete(v.flights, b)
+	}
+	v.mu.Unlock()
+	fb := fl.block(b)
+	fb.stored = err
+	close(fb.settled)
+	fl.unref()
+}
+
+// pendingCommitBytes bounds the bytes written to data files but not yet
+// recorded (dirty pages, not memory of ours); fetches wait when the disk
+// falls behind.
+const pendingCommitBytes = 256 << 20
+
+func (c *Cache) pendingWeight(size int64) int64 { return min(size, pendingCommitBytes) }
+
+// allocSize is the disk space n bytes of a block take.
+func (c *Cache) allocSize(n int64) int64 { return (n + c.fsBlock - 1) / c.fsBlock * c.fsBlock }

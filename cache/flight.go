@@ -1,0 +1,170 @@
+package cache
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// flight is one GET of a run of consecutive missing blocks. While it is
+// registered in version.flights, every reader of those blocks waits on it
+// instead of fetching again, so a block is fetched once however many readers
+// want it. A block is served from the flight's buffer as soon as all its
+// bytes arrived and its CRC is computed, long before it is durable on disk.
+type flight struct {
+	c     *Cache
+	v     *version
+	first int64 // first block
+	off   int64 // object offset of the first block
+	buf   []byte
+	bufp  *[]byte // buf's recyclable backing array
+	gen   uint64  // version.gen when the flight started
+
+	blocks []flightBlock
+
+	// refs counts the users of buf: one per block until it is written to
+	// the data file (or will not be), one for the fetch itself, one per
+	// reader copying from it. The last one recycles buf.
+	refs atomic.Int32
+
+	mu      sync.Mutex
+	covered []rangefetch.Range // byte ranges of buf written, sorted and merged
+	next    int                // blocks[:next] are complete
+}
+
+type flightBlock struct {
+	done    chan struct{} // closed when the bytes are in buf (err == nil) or the fetch failed
+	settled chan struct{} // closed when the block is committed, or will not be
+	err     error         // fetch error, set before done is closed
+	crc     uint64        // set before done is closed
+	stored  error         // why the block was not stored, set before settled is closed
+	dropped bool          // DropBlocks forgot it while in flight; guarded by version.mu
+	written bool          // its bytes are in the data file, no longer read from buf; guarded by version.mu
+}
+
+func newFlight(c *Cache, v *version, first, last int64) *flight {
+	off := first * v.bs
+	end := min((last+1)*v.bs, v.size)
+	fl := &flight{
+		c:      c,
+		v:      v,
+		first:  first,
+		off:    off,
+		bufp:   getRunBuf(c.maxRun * v.bs),
+		gen:    v.gen,
+		blocks: make([]flightBlock, last-first+1),
+	}
+	fl.buf = (*fl.bufp)[:end-off]
+	fl.refs.Store(int32(len(fl.blocks)) + 1)
+	for i := range fl.blocks {
+		fl.blocks[i].done = make(chan struct{})
+		fl.blocks[i].settled = make(chan struct{})
+	}
+	return fl
+}
+
+// unref drops one reference to the buffer, recycling it after the last.
+func (fl *flight) unref() {
+	if fl.refs.Add(-1) == 0 {
+		putRunBuf(fl.bufp)
+	}
+}
+
+// runBufs recycles flight buffers: a fetch of a few MiB each time would
+// otherwise leave the garbage collector far behind and the heap large.
+var runBufs sync.Map // capacity -> *sync.Pool
+
+func getRunBuf(capacity int64) *[]byte {
+	p, _ := runBufs.LoadOrStore(capacity, &sync.Pool{New: func() any { b := make([]byte, capacity); return &b }})
+	return p.(*sync.Pool).Get().(*[]byte)
+}
+
+func putRunBuf(b *[]byte) {
+	if p, ok := runBufs.Load(int64(len(*b))); ok {
+		p.(*sync.Pool).Put(b)
+	}
+}
+
+func (fl *flight) block(b int64) *flightBlock { return &fl.blocks[b-fl.first] }
+
+// data returns the bytes of block b in the buffer.
+func (fl *flight) data(b int64) []byte {
+	start := (b - fl.first) * fl.v.bs
+	return fl.buf[start : start+fl.v.blockLen(b)]
+}
+
+// WriteAt receives the body of the GET at object offsets. Bytes of blocks
+// already complete are ignored (a resumed body may repeat them, and readers
+// may be copying them).
+func (fl *flight) WriteAt(p []byte, off int64) (int, error) {
+	n := len(p)
+	rel := off - fl.off
+	if rel < 0 || rel+int64(n) > int64(len(fl.buf)) {
+		return 0, fmt.Errorf("cache: write at %d+%d outside the fetched range %d+%d", off, n, fl.off, len(fl.buf))
+	}
+	fl.mu.Lock()
+	doneBytes := int64(fl.next) * fl.v.bs
+	if rel < doneBytes {
+		skip := min(doneBytes-rel, int64(len(p)))
+		p, rel = p[skip:], rel+skip
+	}
+	copy(fl.buf[rel:], p)
+	fl.covered = addRange(fl.covered, rangefetch.Range{Off: rel, Len: int64(len(p))})
+	ready := fl.completeLocked()
+	fl.mu.Unlock()
+	for _, b := range ready {
+		fl.c.blockArrived(fl, b)
+	}
+	return n, nil
+}
+
+// completeLocked advances over the blocks whose bytes are all covered.
+func (fl *flight) completeLocked() []int64 {
+	var contiguous int64
+	if len(fl.covered) > 0 && fl.covered[0].Off == 0 {
+		contiguous = fl.covered[0].End()
+	}
+	var ready []int64
+	for fl.next < len(fl.blocks) {
+		b := fl.first + int64(fl.next)
+		end := (b-fl.first)*fl.v.bs + fl.v.blockLen(b)
+		if end > contiguous {
+			break
+		}
+		ready = append(ready, b)
+		fl.next++
+	}
+	return ready
+}
+
+// finish checks, after the GET returned, that every byte arrived.
+func (fl *flight) finish() error {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if fl.next == len(fl.blocks) {
+		return nil
+	}
+	return fmt.Errorf("cache: fetch of %d bytes at %d returned early: %w", len(fl.buf), fl.off, io.ErrUnexpectedEOF)
+}
+
+// addRange inserts r into a sorted, merged list of ranges.
+func addRange(rs []rangefetch.Range, r rangefetch.Range) []rangefetch.Range {
+	if r.Len <= 0 {
+		return rs
+	}
+	out := rs[:0:0]
+	i := 0
+	for ; i < len(rs) && rs[i].End() < r.Off; i++ {
+		out = append(out, rs[i])
+	}
+	for ; i < len(rs) && rs[i].Off <= r.End(); i++ {
+		start := min(rs[i].Off, r.Off)
+		end := max(rs[i].End(), r.End())
+		r = rangefetch.Range{Off: start, Len: end - start}
+	}
+	out = append(out, r)
+	return append(out, rs[i:]...)
+}

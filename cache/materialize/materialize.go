@@ -1,0 +1,194 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// Result describes a finished run.
+type Result struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	ETag   string `json:"etag"`
+	Size   int64  `json:"size"`
+	Dest   string `json:"dest"`
+	// ReusedBytes were in the cache when the run started (read earlier
+	// through a mount, or by an interrupted run).
+	ReusedBytes int64 `json:"reused_bytes"`
+	// FetchedBytes were fetched from OSS for this run, including a refetch
+	// after a CRC64 mismatch.
+	FetchedBytes int64 `json:"fetched_bytes"`
+	// Verified: the object's CRC64 matched the combined block CRCs.
+	Verified bool `json:"verified"`
+	// Refetched: a CRC64 mismatch made the run drop and refetch the blocks.
+	Refetched bool `json:"refetched,omitempty"`
+	// Restarted: the object was replaced during the run, which then
+	// started over with the new version.
+	Restarted bool          `json:"restarted,omitempty"`
+	Install   InstallMethod `json:"install"`
+	// Shared: another run of the same object in the owning process did
+	// the fetching, and this one waited for it.
+	Shared bool `json:"shared,omitempty"`
+	// Notes are things the user should know about the run, one sentence
+	// each (the object changed, it has no CRC64, ...).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Materialize makes the object req names a verified local file at
+// req.Dest, fetching into c only the blocks c lacks. progress (may be nil)
+// is called with the bytes present so far and the object size; total is -1
+// until the size is known. Errors keep rangefetch's kinds for OSS failures
+// (ErrNotFound, ErrAccessDenied, ...) and use this package's kinds for the
+// rest (ErrIntegrity, ErrChanged, ErrLocalIO, ErrExists, ErrInvalidRequest).
+//
+// If the object is replaced while the run fetches it, the run starts over
+// once with the new version (and says so in Result.Notes); a second change
+// fails with ErrChanged. Cached blocks of an older version are never mixed
+// in: the cache keys blocks by ETag and every GET carries If-Match.
+func Materialize(ctx context.Context, c *cache.Cache, client *rangefetch.Client, req Request, progress func(done, total int64)) (Result, error) {
+	req, err := req.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	progress(0, -1)
+	r := &run{c: c, client: client, req: req, progress: progress}
+	return r.do(ctx)
+}
+
+// run is the state of one Materialize call.
+type run struct {
+	c        *cache.Cache
+	client   *rangefetch.Client
+	req      Request
+	progress func(done, total int64)
+	notes    []string
+}
+
+func (r *run) note(format string, args ...any) {
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+}
+
+func (r *run) do(ctx context.Context) (Result, error) {
+	if err := r.prepareDest(); err != nil {
+		return Result{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		info, err := r.client.Stat(ctx, r.req.Bucket, r.req.Key)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := r.version(ctx, info)
+		res.Restarted = attempt > 0
+		res.Notes = append(r.notes, res.Notes...)
+		if errors.Is(err, rangefetch.ErrObjectChanged) && ctx.Err() == nil {
+			if attempt == 0 {
+				r.note("%s was replaced during the run; starting over with the new version", r.req.source())
+				continue
+			}
+			return res, fmt.Errorf("%w: %s was replaced twice while it was being fetched; try again when it is stable",
+				ErrChanged, r.req.source())
+		}
+		return res, err
+	}
+}
+
+// prepareDest checks that DEST's directory exists, removes temporary files
+// that killed runs left beside DEST, and applies --no-clobber before any
+// byte is fetched (install checks again, atomically).
+func (r *run) prepareDest() error {
+	dir := dirOf(r.req.Dest)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return localIOf("destination directory: %w", err)
+	}
+	if !st.IsDir() {
+		return localIOf("destination directory %s is not a directory", dir)
+	}
+	if st, err := os.Stat(r.req.Dest); err == nil && st.IsDir() {
+		return localIOf("destination %s is a directory; name the file to create", r.req.Dest)
+	}
+	unlock := destLocks.lock(r.req.Dest)
+	if n := removeStaleTemps(r.req.Dest); n > 0 {
+		r.note("removed %d temporary file(s) left beside %s by an interrupted run", n, r.req.Dest)
+	}
+	unlock()
+	if r.req.NoClobber {
+		return refuseExisting(r.req.Dest)
+	}
+	return nil
+}
+
+// version materializes one version of the object: make it complete and
+// verified in the cache (sharing the work with concurrent runs of the same
+// version), then install it.
+func (r *run) version(ctx context.Context, info rangefetch.ObjectInfo) (Result, error) {
+	res := Result{Bucket: info.Bucket, Key: info.Key, ETag: info.ETag, Size: info.Size, Dest: r.req.Dest}
+	key := versionKey{c: r.c, ref: info.Ref()}
+	release := interest.add(key)
+	defer release()
+
+	if r.req.Verify == VerifyNone {
+		// The cache checks the CRC64 it is given; without one it only
+		// marks the version complete.
+		info.CRC64, info.HasCRC64 = 0, false
+	}
+	h, err := r.c.Open(ctx, info)
+	if err != nil {
+		return res, cacheError("open the cache entry", err)
+	}
+	defer h.Close()
+
+	total := info.Size
+	r.progress(0, total)
+	p, led, err := prepared.do(ctx, jobKey{versionKey: key, verify: r.req.Verify}, r.progress,
+		func(ctx context.Context, report func(done, total int64)) (preparation, error) {
+			return prepare(ctx, h, info, r.req, r.c.BlockSize(), report)
+		})
+	res.ReusedBytes, res.FetchedBytes = p.reused, p.fetched
+	res.Verified, res.Refetched, res.Shared = p.verified, p.refetched, !led
+	res.Notes = p.notes
+	if err != nil {
+		return res, err
+	}
+
+	src := handleData{h: h, key: key}
+	res.Install, err = install(ctx, src, info.Size, r.req)
+	return res, err
+}
+
+// cacheError classifies an error of the cache: cancellations and OSS
+// failures keep their kinds, everything else is local I/O.
+func cacheError(what string, err error) error {
+	var rf *rangefetch.Error
+	switch {
+	case isCancel(err) || errors.As(err, &rf):
+		return err
+	case errors.Is(err, cache.ErrNotStored):
+		return localIOf("%s: %w: the object does not fit in the cache; raise --cache-size or free disk space", what, err)
+	}
+	return localIOf("%s: %w", what, err)
+}
+
+// versionKey names one version of an object in one cache.
+type versionKey struct {
+	c   *cache.Cache
+	ref rangefetch.Ref
+}
+
+// jobKey names the shared work of preparing a version: runs that verify
+// differently do not share it.
+type jobKey struct {
+	versionKey
+	verify Verify
+}
+
+// prepared is where concurrent runs of this process meet (see jobs).
+var prepared jobs[jobKey, preparation]

@@ -1,0 +1,91 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// preparation is the outcome of making a version complete and verified.
+type preparation struct {
+	reused, fetched int64
+	verified        bool
+	refetched       bool
+	notes           []string
+}
+
+// versionHandle is what prepare needs of a *cache.Handle.
+type versionHandle interface {
+	blockFetcher
+	Missing() []rangefetch.Range
+	VerifyComplete(ctx context.Context) error
+	DropAll()
+}
+
+// prepare fetches every missing block of the version into the cache and
+// checks the whole object's CRC64 against OSS's, on every run, so that a
+// resumed run is held to the same standard as a fresh one (the SDK's
+// resumable download skips the check on resume).
+//
+// One whole-object CRC cannot tell which block is wrong, and blocks read
+// earlier through a mount were never checked as a whole, so a mismatch
+// drops every block and fetches the object once more. A second mismatch
+// drops the blocks again, leaving no bytes that failed a check for a later
+// run or the mount, and fails with ErrIntegrity.
+func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, req Request, blockSize int64,
+	report func(done, total int64)) (preparation, error) {
+	var p preparation
+	size := info.Size
+	fetch := func() error {
+		missing := h.Missing()
+		have := size - total(missing)
+		report(have, size)
+		parts := planParts(missing, size, req.PartSize, blockSize, req.MultigetThreshold)
+		var landed atomic.Int64
+		err := fetchParts(ctx, h, parts, req.Threads, func(n int64) {
+			report(have+landed.Add(n), size)
+		})
+		p.fetched += landed.Load()
+		if err != nil {
+			return cacheError("fetch "+req.source(), err)
+		}
+		// Blocks a concurrent reader fetched count too.
+		report(size-total(h.Missing()), size)
+		return nil
+	}
+
+	p.reused = size - total(h.Missing())
+	if err := fetch(); err != nil {
+		return p, err
+	}
+	// VerifyComplete also marks the version complete, which installing
+	// needs; without a CRC64 (or with VerifyNone, whose info carries none)
+	// that is all it does.
+	err := h.VerifyComplete(ctx)
+	if errors.Is(err, cache.ErrCorrupt) {
+		p.notes = append(p.notes, fmt.Sprintf("the blocks of %s do not add up to its CRC64; fetching it again", req.source()))
+		p.refetched = true
+		h.DropAll()
+		if err := fetch(); err != nil {
+			return p, err
+		}
+		err = h.VerifyComplete(ctx)
+		if errors.Is(err, cache.ErrCorrupt) {
+			h.DropAll()
+			return p, fmt.Errorf("%w: %s (ETag %s) does not match its CRC64 %d after two downloads: "+
+				"OSS or the network corrupts it; the destination was not written", ErrIntegrity, req.source(), info.ETag, info.CRC64)
+		}
+	}
+	if err != nil {
+		return p, cacheError("verify "+req.source(), err)
+	}
+	p.verified = info.HasCRC64
+	if !info.HasCRC64 && req.Verify == VerifyCRC64 {
+		p.notes = append(p.notes, fmt.Sprintf("%s has no CRC64 (x-oss-hash-crc64ecma), so only the per-block checks applied", req.source()))
+	}
+	return p, nil
+}

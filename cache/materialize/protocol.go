@@ -1,0 +1,37 @@
+package materialize
+
+// The owner socket speaks newline-delimited JSON. The client sends one
+// wireRequest line; the owner answers with any number of progress lines and
+// ends with exactly one line holding a result or an error, then closes.
+// The client keeps its side open until then: when it goes away (Ctrl-C),
+// the owner sees EOF and cancels the request, keeping the blocks fetched so
+// far in the cache.
+
+// protocolVersion changes whenever a message changes incompatibly.
+const protocolVersion = 1
+
+// maxLine bounds a message, so a confused peer cannot make the other side
+// buffer without end.
+const maxLine = 1 << 20
+
+type wireRequest struct {
+	V       int     `json:"v"`
+	Op      string  `json:"op"` // "materialize"
+	Request Request `json:"request"`
+}
+
+type wireEvent struct {
+	Progress *wireProgress `json:"progress,omitempty"`
+	Result   *Result       `json:"result,omitempty"`
+	Error    *wireError    `json:"error,omitempty"`
+}
+
+type wireProgress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"`
+}
+
+type wireError struct {
+	Kind    string `json:"kind,omitempty"` // see wireKinds
+	Message string `json:"message"`
+}

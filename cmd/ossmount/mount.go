@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/cache/materialize"
+	"github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+func init() { subcommands = append(subcommands, newMountCommand) }
+
+// mountOptions are the flags of "ossmount mount".
+type mountOptions struct {
+	client clientFlags
+	cache  cacheFlags
+
+	metadataTTL        time.Duration
+	allowOther         bool
+	uid, gid           int
+	fileMode, dirMode  string
+	maxParallelPerFile int
+	readAhead          string
+	foreground         bool
+	debug              bool
+	metricsAddr        string
+}
+
+func newMountCommand() *cobra.Command {
+	o := &mountOptions{}
+	cmd := &cobra.Command{
+		Use:   "mount oss://BUCKET[/PREFIX] MOUNTPOINT",
+		Short: "Mount a bucket (or a prefix of it) read-only",
+		Long: `mount shows an OSS bucket, or the keys under a prefix, as a read-only folder.
+
+Directories come from listings, trusted for --metadata-ttl; reads fetch only
+the blocks they need into the persistent cache (--cache-dir), so what was
+read once is local from then on, also after an unmount, a crash or a
+reboot. Sequential readers are prefetched in parallel. Fully cached objects
+are served by the kernel straight from the cache file where FUSE passthrough
+is available (Linux 6.9 or later, as root).
+
+Without --foreground, mount returns once the mount is ready (exit 0) or with
+the reason it cannot mount (exit 1); the mount keeps running in the
+background and logs to ossmount.log in the cache directory. Stop it with
+"ossmount unmount MOUNTPOINT". With --foreground it stays attached and
+Ctrl-C (SIGINT) or SIGTERM unmounts it.
+
+Every file has the extended attributes user.ossmount.source (oss://BUCKET/KEY),
+user.ossmount.etag and user.ossmount.cache_dir, which "ossmount materialize"
+uses.`,
+		Example: `  export OSS_ACCESS_KEY_ID=... OSS_ACCESS_KEY_SECRET=...
+  mkdir -p /mnt/data
+  ossmount mount --endpoint oss-cn-hangzhou.aliyuncs.com oss://my-bucket/datasets /mnt/data
+  ls -l /mnt/data
+  ossmount unmount /mnt/data
+
+  # stay attached, with a short metadata TTL and Prometheus metrics
+  ossmount mount --foreground --metadata-ttl 10s --metrics-addr 127.0.0.1:9100 \
+      --endpoint 127.0.0.1:9000 oss://test-bucket /mnt/test`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
+	}
+	f := cmd.Flags()
+	o.client.register(f)
+	o.cache.register(f)
+	o.register(f)
+	return cmd
+}
+
+func (o *mountOptions) register(f *pflag.FlagSet) {
+	f.DurationVar(&o.metadataTTL, "metadata-ttl", 60*time.Second, "how long listings, attributes and missing names are trusted before OSS is asked again")
+	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
+	f.IntVar(&o.uid, "uid", -1, "owner shown for files and directories (default: the mounting user)")
+	f.IntVar(&o.gid, "gid", -1, "group shown for files and directories (default: the mounting user's group)")
+	f.StringVar(&o.fileMode, "file-mode", "0444", "permission bits of files (octal)")
+	f.StringVar(&o.dirMode, "dir-mode", "0555", "permission bits of directories (octal)")
+	f.IntVar(&o.maxParallelPerFile, "max-parallel-per-file", 0, "parallel prefetch requests of one open file (default: --max-parallel)")
+	f.StringVar(&o.readAhead, "read-ahead", "64MiB", "largest prefetch window of a sequential reader")
+	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
+	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+}
+
+// mountPlan is what the flags and arguments resolve to, checked before
+// anything runs in the background so that mistakes are reported at once.
+type mountPlan struct {
+	url        rangefetch.URL
+	mountpoint string
+	cacheOpts  cache.Options
+	fsCfg      fs.Config
+}
+
+func (o *mountOptions) plan(args []string) (mountPlan, error) {
+	var p mountPlan
+	u, err := rangefetch.ParseURL(args[0])
+	if err != nil {
+		return p, usagef("%v", err)
+	}
+	p.url = u
+	mp, err := filepath.Abs(args[1])
+	if err != nil {
+		return p, err
+	}
+	p.mountpoint = mp
+	if o.metadataTTL <= 0 {
+		return p, usagef("--metadata-ttl must be positive, not %v", o.metadataTTL)
+	}
+	fileMode, err := parseMode("--file-mode", o.fileMode)
+	if err != nil {
+		return p, err
+	}
+	dirMode, err := parseMode("--dir-mode", o.dirMode)
+	if err != nil {
+		return p, err
+	}
+	readAhead, err := parseSize(o.readAhead)
+	if err != nil {
+		return p, usagef("--read-ahead: %v", err)
+	}
+	if o.maxParallelPerFile < 0 || o.maxParallelPerFile > 256 {
+		return p, usagef("--max-parallel-per-file must be between 1 and 256, not %d", o.maxParallelPerFile)
+	}
+	uid, gid := o.uid, o.gid
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	if gid < 0 {
+		gid = os.Getgid()
+	}
+	p.cacheOpts, err = o.cache.options(nil)
+	if err != nil {
+		return p, err
+	}
+	if p.cacheOpts.Dir, err = filepath.Abs(p.cacheOpts.Dir); err != nil {
+		return p, err
+	}
+	p.fsCfg = fs.Config{
+		Bucket:             u.Bucket,
+		Prefix:             u.Key,
+		CacheDir:           p.cacheOpts.Dir,
+		MetadataTTL:        o.metadataTTL,
+		UID:                uint32(uid),
+		GID:                uint32(gid),
+		FileMode:           fileMode,
+		DirMode:            dirMode,
+		MaxParallel:        o.client.maxParallel,
+		MaxParallelPerFile: o.maxParallelPerFile,
+		ReadAhead:          readAhead,
+		AllowOther:         o.allowOther,
+		Debug:              o.debug,
+	}
+	return p, nil
+}
+
+func parseMode(flag, s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o7777 {
+		return 0, usagef("%s must be octal permission bits such as 0444, not %q", flag, s)
+	}
+	return uint32(v), nil
+}
+
+func (o *mountOptions) run(cmd *cobra.Command, args []string) error {
+	p, err := o.plan(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.CheckMountpoint(p.mountpoint); err != nil {
+		return err
+	}
+	if !o.foreground {
+		return startDaemon(cmd, p.cacheOpts.Dir, p.url, p.mountpoint)
+	}
+	ready := readinessFromEnv()
+	log := newLogger(o.debug, cmd.ErrOrStderr())
+	err = o.serve(cmd.Context(), p, log, ready)
+	if err != nil {
+		ready.fail(err)
+	}
+	return err
+}
+
+// serve mounts and serves until the mount goes away or a signal asks to
+// unmount. ready is told once the mount is usable, or why it is not.
+func (o *mountOptions) serve(ctx context.Context, p mountPlan, log *slog.Logger, ready *readiness) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	client, err := o.client.client(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	checkCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = client.CheckBucket(checkCtx, p.url.Bucket)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot mount %s: %w", p.url, err)
+	}
+	p.cacheOpts.Logger = log
+	p.fsCfg.Store = client
+	p.fsCfg.Logger = log
+	return runMount(ctx, p, client, log, o.metricsAddr, ready)
+}
+
+// runMount opens the cache, starts the owner socket and the metrics
+// endpoint, mounts, reports readiness and serves until unmounted. mount and
+// demo share it.
+func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *slog.Logger, metricsAddr string, ready *readiness) error {
+	c, err := cache.Open(p.cacheOpts, client)
+	if err != nil {
+		var locked *cache.LockedError
+		if errors.As(err, &locked) {
+			return fmt.Errorf("cache directory %s is in use by process %d (another mount or materialize); use another --cache-dir", locked.Dir, locked.PID)
+		}
+		return fmt.Errorf("open cache: %w", err)
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			log.Warn("closing the cache", "err", err)
+		}
+	}()
+	owner, err := materialize.ServeOwner(ctx, c, client, log)
+	if err != nil {
+		return fmt.Errorf("start the cache's control socket: %w", err)
+	}
+	defer owner.Close()
+
+	var metricsSrv *http.Server
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		metricsSrv = serveMetrics(ln, log)
+		defer metricsSrv.Close()
+		p.fsCfg.Metrics = prometheus.DefaultRegisterer
+	}
+
+	p.fsCfg.Cache = c
+	srv, err := fs.Mount(p.mountpoint, p.fsCfg)
+	if err != nil {
+		return err
+	}
+	ready.ok()
+	serveUntilSignal(srv, log)
+	return nil
+}
+
+// serveMetrics serves the default Prometheus registry (which also holds the
+// client's and the cache's metrics) on ln until the server is closed.
+func serveMetrics(ln net.Listener, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics endpoint stopped", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return srv
+}

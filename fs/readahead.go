@@ -1,0 +1,226 @@
+package fs
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// prefetchChunk is the most one prefetch request asks for: the cache's
+// longest single GET, so each worker keeps one connection busy.
+const prefetchChunk = 4 << 20
+
+// cancelledCtx starts a cache fetch without waiting for it: Handle.Fetch
+// registers the missing blocks' GETs first and only then waits, so with a
+// context that is already done it returns at once, the GETs running on
+// under the cache's own context.
+var cancelledCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// readahead detects a sequential reader of one open file and fetches ahead
+// of it in parallel, through the cache (so a block wanted by the reader and
+// by the prefetch is fetched once, and fetched bytes go to disk). The
+// window starts at one block and doubles with every block the reader moves
+// on, up to Config.ReadAhead; it only ever reaches that far ahead of the
+// reader, so prefetch stops when the reader stops, and Release cancels it.
+//
+// A worker holds a connection slot only until its chunk has arrived; the
+// bytes then wait in memory until the cache has made them durable. The
+// mount-wide memory budget (filesystem.unsettled) bounds those bytes, so a
+// disk slower than the network slows the prefetch instead of filling RAM.
+type readahead struct {
+	h        *fileHandle
+	block    int64
+	size     int64
+	maxWin   int64
+	maxConns int
+
+	mu       sync.Mutex
+	lastOff  int64 // offset of the latest read
+	next     int64 // furthest end of a read of the current sequential run
+	window   int64 // 0 while the reader looks random
+	grownAt  int64 // block index at which the window last grew
+	issued   int64 // prefetch was queued up to here
+	queue    []rangefetch.Range
+	running  int
+	stopped  bool
+	inflight sync.WaitGroup // workers and settle waits
+}
+
+func newReadahead(h *fileHandle) *readahead {
+	f := h.node.fsys
+	return &readahead{
+		h:        h,
+		block:    f.blockSize,
+		size:     h.size,
+		maxWin:   max(f.cfg.ReadAhead, f.blockSize),
+		maxConns: f.cfg.MaxParallelPerFile,
+	}
+}
+
+// observe is told about every read before it is served and returns how far
+// the reader's own fetch should reach. The kernel sends a sequential
+// reader's pages as several concurrent READs that may arrive slightly out
+// of order, so a read counts as sequential when it starts within a block
+// of where the run has got to.
+func (r *readahead) observe(off, n int64) (fetchEnd int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end := off + n
+	if r.stopped {
+		return end
+	}
+	sequential := off >= r.lastOff-r.block && off <= r.next+r.block
+	r.lastOff = off
+	if !sequential {
+		// A jump: forget the run; what is queued for it is no longer
+		// wanted (what is in flight finishes into the cache).
+		r.window = 0
+		r.next = end
+		r.issued = alignUp(end, r.block)
+		r.queue = r.queue[:0]
+		return end
+	}
+	r.next = max(r.next, end)
+	if b := r.next / r.block; r.window == 0 {
+		r.window, r.grownAt = r.block, b
+	} else if b > r.grownAt && r.window < r.maxWin {
+		r.window, r.grownAt = min(r.window*2, r.maxWin), b
+	}
+	chunk := r.chunk()
+	start := max(r.issued, alignUp(end, r.block))
+	stop := min(alignUp(r.next+r.window, r.block), r.size)
+	// Queue whole chunks only: the window's edge moves a read at a time,
+	// and a GET per read would waste the connections on latency.
+	for start+chunk <= stop || (start < stop && stop == r.size) {
+		rg := rangefetch.Range{Off: start, Len: min(chunk, stop-start)}
+		r.queue = append(r.queue, rg)
+		r.h.node.fsys.stats.prefetchBytes.Add(rg.Len)
+		start = rg.End()
+		r.issued = start
+	}
+	for r.running < r.maxConns && r.running < len(r.queue) {
+		r.running++
+		r.start(r.work)
+	}
+	// If the reader gets ahead of the workers, its own fetch takes a
+	// whole chunk rather than one block.
+	return min(max(end, alignDown(off, r.block)+chunk), r.size)
+}
+
+// chunk is the size of one prefetch request: small while the window is
+// small (the first bytes come soon), the cache's longest GET once it is
+// large; r.mu is held.
+func (r *readahead) chunk() int64 {
+	return min(prefetchChunk, max(r.block, alignUp(r.window/int64(r.maxConns), r.block)))
+}
+
+// start runs fn in a goroutine owned by the handle (it ends with the
+// handle's context, and stop waits for it) and counted in the mount's
+// WaitGroup, so shutdown waits for it too; r.mu is held.
+func (r *readahead) start(fn func()) {
+	f := r.h.node.fsys
+	r.inflight.Add(1)
+	f.bg.Add(1)
+	go func() {
+		defer f.bg.Done()
+		defer r.inflight.Done()
+		fn()
+	}()
+}
+
+// work fetches queued chunks until the queue is empty or the handle ends.
+func (r *readahead) work() {
+	f := r.h.node.fsys
+	ctx := r.h.ctx
+	defer func() {
+		r.mu.Lock()
+		r.running--
+		r.mu.Unlock()
+	}()
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 || ctx.Err() != nil || r.stopped {
+			r.mu.Unlock()
+			return
+		}
+		rg := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+
+		if err := f.unsettled.Acquire(ctx, rg.Len); err != nil {
+			return
+		}
+		if err := f.fetchSlots.Acquire(ctx, 1); err != nil {
+			f.unsettled.Release(rg.Len)
+			return
+		}
+		err := r.arrive(ctx, rg)
+		f.fetchSlots.Release(1)
+		if err != nil {
+			f.unsettled.Release(rg.Len)
+			if ctx.Err() == nil {
+				// The reader meets the same failure and reports it; the
+				// prefetch only stops, so it does not repeat a doomed
+				// request.
+				f.log.Debug("prefetch failed", "key", r.h.node.info.Key, "off", rg.Off, "err", err)
+				r.mu.Lock()
+				r.queue = r.queue[:0]
+				r.window = 0
+				r.mu.Unlock()
+			}
+			continue
+		}
+		r.mu.Lock()
+		if r.stopped {
+			r.mu.Unlock()
+			f.unsettled.Release(rg.Len)
+			return
+		}
+		r.start(func() { r.settle(rg) })
+		r.mu.Unlock()
+	}
+}
+
+// arrive starts the fetch of rg and waits until its bytes have arrived
+// (not until they are durable): the connection is free for the next chunk.
+func (r *readahead) arrive(ctx context.Context, rg rangefetch.Range) error {
+	h := r.h.ch
+	if err := h.Fetch(cancelledCtx, rg.Off, rg.Len); err == nil {
+		return nil // already present
+	}
+	// Blocks of one GET arrive in order: the last byte comes last.
+	fctx, cancel := context.WithTimeout(ctx, r.h.node.fsys.cfg.RequestTimeout)
+	defer cancel()
+	var one [1]byte
+	_, err := h.ReadAt(fctx, one[:], rg.End()-1)
+	return err
+}
+
+// settle waits until the cache has recorded rg, then returns its bytes to
+// the memory budget.
+func (r *readahead) settle(rg rangefetch.Range) {
+	f := r.h.node.fsys
+	defer f.unsettled.Release(rg.Len)
+	ctx, cancel := context.WithTimeout(r.h.ctx, f.cfg.RequestTimeout)
+	defer cancel()
+	_ = r.h.ch.Fetch(ctx, rg.Off, rg.Len)
+}
+
+// stop ends prefetching and returns once no worker is running; the
+// handle's context must have been cancelled so that running fetches end.
+func (r *readahead) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.queue = nil
+	r.mu.Unlock()
+	r.inflight.Wait()
+}
+
+func alignUp(n, block int64) int64 { return (n + block - 1) / block * block }
+
+func alignDown(n, block int64) int64 { return n / block * block }

@@ -1,0 +1,284 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+
+	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/cache/materialize"
+	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// Shape of BenchmarkMaterialize: every GET waits matBenchFirstByte before
+// answering and streams at matBenchPerStream; the SDK baselines use
+// matBenchWorkers streams of matBenchPart bytes, materialize its defaults.
+const (
+	matBenchFirstByte = 15 * time.Millisecond
+	matBenchPerStream = 32 << 20
+	matBenchWorkers   = 16
+	matBenchPart      = 8 << 20
+	matBenchKey       = "bench/object.bin"
+)
+
+// BenchmarkMaterialize compares, against one shaped server, materialize
+// of an uncached object (cold), of a fully cached one (moved out of the
+// cache, and with --keep-cache), the SDK's DownloadFile and bare parallel
+// SDK GETs. Each method runs $OSSMOUNT_BENCH_ROUNDS times (default 3,
+// interleaved) and reports the median time and the object bytes the server
+// sent for it. Run it with -benchtime 1x; bench/materialize.sh prints the
+// table.
+func BenchmarkMaterialize(b *testing.B) {
+	size := int64(1024)
+	if s := os.Getenv("OSSMOUNT_BENCH_MB"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v <= 0 {
+			b.Fatalf("OSSMOUNT_BENCH_MB=%q: want a positive number of MiB", s)
+		}
+		size = v
+	}
+	size <<= 20
+	rounds := 3
+	if s := os.Getenv("OSSMOUNT_BENCH_ROUNDS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 {
+			b.Fatalf("OSSMOUNT_BENCH_ROUNDS=%q: want a positive number", s)
+		}
+		rounds = v
+	}
+	dir := matBenchDir(b)
+
+	srv, mem, creds := ossserver.StartTest(b)
+	data := randomBytes(60, int(size))
+	mem.Put(matBucket, matBenchKey, data)
+	srv.SetFaults(ossserver.Faults{FirstByteLatency: matBenchFirstByte, BytesPerSecond: matBenchPerStream})
+
+	client, err := rangefetch.New(rangefetch.Config{
+		Endpoint: srv.Endpoint,
+		Credentials: rangefetch.Credentials{AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret,
+			SessionToken: creds.SessionToken},
+		// What the command gives its default threads and part size.
+		MaxConns: materialize.Connections(materialize.DefaultThreads, materialize.DefaultPartSize),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	// The SDK with its own defaults (its transport, CRC on), as a user of
+	// DownloadFile would have it.
+	sdk, err := oss.New(srv.Endpoint, creds.AccessKeyID, creds.AccessKeySecret,
+		oss.AuthVersion(oss.AuthV4), oss.Region(client.Region()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bucket, err := sdk.Bucket(matBucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	ctx := context.Background()
+	run := func(cacheDir, dst string, keep bool) (materialize.Result, error) {
+		c, err := cache.Open(cache.Options{Dir: cacheDir, MaxBytes: 4 * size}, client)
+		if err != nil {
+			return materialize.Result{}, err
+		}
+		defer c.Close()
+		return materialize.Materialize(ctx, c, client,
+			materialize.Request{Bucket: matBucket, Key: matBenchKey, Dest: dst, KeepCache: keep}, nil)
+	}
+	// A cache that holds the whole object, refilled before each cached run
+	// (a move takes the file out of it).
+	warmCache := filepath.Join(dir, "warm-cache")
+	fill := func() {
+		if _, err := run(warmCache, filepath.Join(dir, "fill.out"), true); err != nil {
+			b.Fatal(err)
+		}
+		os.Remove(filepath.Join(dir, "fill.out"))
+	}
+
+	methods := []matBenchMethod{
+		{name: "materialize-cold", download: func(dst string) error {
+			coldCache := filepath.Join(dir, "cold-cache")
+			defer os.RemoveAll(coldCache)
+			_, err := run(coldCache, dst, false)
+			return err
+		}},
+		{name: "materialize-cached-move", prepare: fill, download: func(dst string) error {
+			_, err := run(warmCache, dst, false)
+			return err
+		}},
+		{name: "materialize-cached-keep", prepare: fill, download: func(dst string) error {
+			_, err := run(warmCache, dst, true)
+			return err
+		}},
+		{name: "sdk-downloadfile", download: func(dst string) error {
+			return bucket.DownloadFile(matBenchKey, dst, matBenchPart, oss.Routines(matBenchWorkers),
+				oss.Checkpoint(true, dst+".cp"))
+		}},
+		{name: "sdk-bare-gets", download: func(dst string) error {
+			return matBareGets(bucket, dst, size)
+		}},
+	}
+
+	// One untimed, checked run of each warms memory and connection pools.
+	for _, m := range methods {
+		dst := filepath.Join(dir, m.name+".out")
+		if _, _, err := m.timed(srv, dst); err != nil {
+			b.Fatalf("%s: %v", m.name, err)
+		}
+		matCheckFile(b, dst, data)
+	}
+	times := make([][]time.Duration, len(methods))
+	fetched := make([]int64, len(methods))
+	for r := range rounds {
+		for i := range methods {
+			k := (i + r) % len(methods)
+			dst := filepath.Join(dir, methods[k].name+".out")
+			d, n, err := methods[k].timed(srv, dst)
+			if err != nil {
+				b.Fatalf("%s: %v", methods[k].name, err)
+			}
+			if r == rounds-1 {
+				matCheckFile(b, dst, data)
+			}
+			os.Remove(dst)
+			times[k] = append(times[k], d)
+			fetched[k] = max(fetched[k], n)
+		}
+	}
+	for k, m := range methods {
+		sec := matMedian(times[k]).Seconds()
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportMetric(sec*1e9, "ns/op")
+			b.ReportMetric(float64(size)/1e6/sec, "MB/s")
+			b.ReportMetric(sec, "sec")
+			b.ReportMetric(float64(fetched[k]), "fetched-bytes")
+			b.ReportMetric(float64(size), "object-bytes")
+		})
+	}
+	fmt.Fprintf(os.Stderr, "materialize benchmark: %d MiB object, %d rounds, output in %s\n", size>>20, rounds, dir)
+}
+
+// matBenchMethod is one way of getting the object into a file.
+type matBenchMethod struct {
+	name     string
+	prepare  func() // untimed, before each run
+	download func(dst string) error
+}
+
+// timed runs prepare, then times one download and counts the object
+// bytes the server sent for it.
+func (m matBenchMethod) timed(srv *ossserver.Running, dst string) (time.Duration, int64, error) {
+	os.Remove(dst)
+	os.Remove(dst + ".cp")
+	if m.prepare != nil {
+		m.prepare()
+	}
+	before := srv.Stats().BodyBytes
+	start := time.Now()
+	err := m.download(dst)
+	d := time.Since(start)
+	os.Remove(dst + ".cp")
+	return d, srv.Stats().BodyBytes - before, err
+}
+
+// matBenchDir is where caches and outputs live: $OSSMOUNT_BENCH_DIR, else
+// /dev/shm (so that disk writeback of one method does not slow the next),
+// else a temp dir. Caches and outputs share it, as they would share a disk.
+func matBenchDir(b *testing.B) string {
+	parent := os.Getenv("OSSMOUNT_BENCH_DIR")
+	if parent == "" {
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			parent = "/dev/shm"
+		}
+	}
+	if parent == "" {
+		return b.TempDir()
+	}
+	dir, err := os.MkdirTemp(parent, "ossmount-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// matBareGets is the floor of what the SDK can do: ranged GetObject calls
+// in matBenchWorkers goroutines copied straight to the file, no checks.
+func matBareGets(bucket *oss.Bucket, dst string, size int64) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	next := make(chan rangefetch.Range)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range matBenchWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range next {
+				body, err := bucket.GetObject(matBenchKey, oss.Range(r.Off, r.End()-1))
+				if err == nil {
+					_, err = io.Copy(io.NewOffsetWriter(f, r.Off), body)
+					body.Close()
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = cmpOr(firstErr, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, r := range rangefetch.SplitRanges(0, size, matBenchPart) {
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return f.Close()
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func matCheckFile(b *testing.B, path string, want []byte) {
+	b.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		b.Fatalf("%s: %d bytes differ from the %d-byte object", path, len(got), len(want))
+	}
+	os.Remove(path)
+}
+
+func matMedian(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

@@ -1,0 +1,75 @@
+package rangefetch
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// endpoint is a resolved OSS endpoint.
+type endpoint struct {
+	url       string // with scheme, no path
+	host      string // without port
+	pathStyle bool   // loopback and IP endpoints address buckets by path
+}
+
+// resolveEndpoint picks the endpoint (Config, $OSS_ENDPOINT, or derived from
+// the region) and adds a scheme: plain http for loopback and IP literals
+// (local gateways and test servers), https otherwise.
+func resolveEndpoint(cfgEndpoint, region string) (endpoint, error) {
+	raw := strings.TrimSpace(cfgEndpoint)
+	if raw == "" {
+		raw = strings.TrimSpace(os.Getenv(EnvEndpoint))
+	}
+	if raw == "" {
+		if region == "" {
+			return endpoint{}, fmt.Errorf("no OSS endpoint: set %s (e.g. oss-cn-hangzhou.aliyuncs.com) or %s", EnvEndpoint, EnvRegion)
+		}
+		raw = "oss-" + region + ".aliyuncs.com"
+	}
+	withScheme := raw
+	if !strings.Contains(raw, "://") {
+		withScheme = "https://" + raw
+	}
+	u, err := url.Parse(withScheme)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return endpoint{}, fmt.Errorf("invalid OSS endpoint %q: expected host[:port] or http(s)://host[:port] (e.g. oss-cn-hangzhou.aliyuncs.com)", raw)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+		return endpoint{}, fmt.Errorf("invalid OSS endpoint %q: give only scheme, host and port", raw)
+	}
+	host := u.Hostname()
+	local := isLocalHost(host)
+	if !strings.Contains(raw, "://") && local {
+		u.Scheme = "http"
+	}
+	return endpoint{url: u.Scheme + "://" + u.Host, host: host, pathStyle: local}, nil
+}
+
+// isLocalHost reports hosts that cannot carry a bucket as a subdomain.
+func isLocalHost(host string) bool {
+	return net.ParseIP(host) != nil || host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
+
+// regionFromHost derives "cn-hangzhou" from oss-cn-hangzhou.aliyuncs.com or
+// oss-cn-hangzhou-internal.aliyuncs.com (also with a bucket subdomain).
+func regionFromHost(host string) string {
+	host = strings.ToLower(host)
+	if !strings.HasSuffix(host, ".aliyuncs.com") {
+		return ""
+	}
+	labels := strings.Split(strings.TrimSuffix(host, ".aliyuncs.com"), ".")
+	l := labels[len(labels)-1]
+	if !strings.HasPrefix(l, "oss-") {
+		return ""
+	}
+	r := strings.TrimPrefix(l, "oss-")
+	r = strings.TrimSuffix(r, "-internal")
+	r = strings.TrimSuffix(r, "-vpc")
+	if r == "" || r == "accelerate" || r == "accelerate-overseas" {
+		return ""
+	}
+	return r
+}

@@ -1,0 +1,146 @@
+package rangefetch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error kinds. Every error from a Client that has one of these causes is an
+// *Error whose Unwrap yields the kind, so callers test with errors.Is.
+var (
+	ErrNotFound      = errors.New("object not found")
+	ErrNoSuchBucket  = errors.New("bucket not found")
+	ErrAccessDenied  = errors.New("access denied")
+	ErrObjectChanged = errors.New("object changed since it was opened")
+	ErrArchived      = errors.New("object is archived and not restored")
+	ErrInvalidRange  = errors.New("range not satisfiable")
+
+	// ErrRetriesExhausted marks a transient failure that persisted through
+	// every attempt or past RetryPolicy.MaxElapsed.
+	ErrRetriesExhausted = errors.New("gave up retrying")
+	// ErrBadResponse marks a reply that breaks the protocol, such as a 200
+	// with the whole object where a 206 of one range was asked for.
+	ErrBadResponse = errors.New("unexpected response from OSS")
+)
+
+// Error describes a failed OSS operation in one line: what was done, to
+// which object, what OSS answered, and how to fix it.
+type Error struct {
+	Op         string // "GET", "HEAD", "LIST", "BUCKETINFO"
+	Bucket     string
+	Key        string
+	StatusCode int    // HTTP status, 0 for transport errors
+	Code       string // OSS error code, e.g. "NoSuchKey"
+	RequestID  string // x-oss-request-id, for support tickets
+	Kind       error  // one of the Err* kinds above, or nil
+	Err        error  // the underlying cause; never holds credentials
+	Attempts   int    // requests sent, when more than one
+	Range      string // "bytes=a-b" for ranged reads
+}
+
+// Unwrap lets errors.Is match both the Kind and the cause (for instance
+// context.Canceled).
+func (e *Error) Unwrap() []error {
+	out := make([]error, 0, 2)
+	if e.Kind != nil {
+		out = append(out, e.Kind)
+	}
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	return out
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("oss ")
+	b.WriteString(e.Op)
+	if e.Bucket != "" {
+		b.WriteString(" oss://")
+		b.WriteString(e.Bucket)
+		b.WriteString("/")
+		b.WriteString(e.Key)
+	}
+	if e.Range != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Range)
+	}
+	b.WriteString(": ")
+	switch {
+	case e.Kind != nil:
+		b.WriteString(e.Kind.Error())
+	case e.Err != nil:
+		b.WriteString(oneLine(e.Err.Error()))
+	default:
+		b.WriteString("failed")
+	}
+	var detail []string
+	if e.StatusCode != 0 {
+		detail = append(detail, fmt.Sprint(e.StatusCode))
+	}
+	if e.Code != "" {
+		detail = append(detail, e.Code)
+	}
+	if e.RequestID != "" {
+		detail = append(detail, "request id "+e.RequestID)
+	}
+	if e.Attempts > 1 {
+		detail = append(detail, fmt.Sprintf("%d attempts", e.Attempts))
+	}
+	if len(detail) > 0 {
+		b.WriteString(" (")
+		b.WriteString(strings.Join(detail, ", "))
+		b.WriteString(")")
+	}
+	h := hint(e.Code, e.Kind)
+	// OSS's own message adds nothing once a hint names the fix.
+	if e.Kind != nil && e.Err != nil && (h == "" || e.Code == "") {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimSuffix(oneLine(e.Err.Error()), "."))
+	}
+	if h != "" {
+		b.WriteString(": ")
+		b.WriteString(h)
+	}
+	return b.String()
+}
+
+// hint names the fix for the failures a user can do something about.
+func hint(code string, kind error) string {
+	switch code {
+	case "SignatureDoesNotMatch":
+		return "the request signature was refused: check OSS_ACCESS_KEY_SECRET (and the region for signature V4)"
+	case "InvalidAccessKeyId":
+		return "the access key id is unknown: check OSS_ACCESS_KEY_ID"
+	case "InvalidSecurityToken", "SecurityTokenExpired":
+		return "the STS token is invalid or expired: refresh OSS_SESSION_TOKEN"
+	case "RequestTimeTooSkewed":
+		return "the local clock is off by more than 15 minutes: fix the system time"
+	case "NoSuchBucket":
+		return "check the bucket name and that the endpoint/region is the bucket's"
+	case "InvalidObjectState":
+		return "restore the object first (e.g. ossutil restore)"
+	case "AccessDenied":
+		return "the credentials lack permission for this bucket or object"
+	}
+	switch kind {
+	case ErrObjectChanged:
+		return "the object was replaced; stat it again"
+	case ErrRetriesExhausted:
+		return "OSS or the network kept failing; try again later"
+	}
+	return ""
+}
+
+// oneLine keeps a cause to a single line so that log lines and CLI messages
+// stay readable even if a lower layer returns a multi-line body.
+func oneLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i] + " …"
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
