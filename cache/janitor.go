@@ -97,7 +97,12 @@ func (c *Cache) forEachMeta(fn func(s scanned) bool) error {
 // scanVersions counts every unloaded version's allocated bytes and removes
 // the versions that cannot be served.
 func (c *Cache) scanVersions() {
-	err := c.forEachMeta(func(s scanned) bool {
+	current, err := c.currentVersions()
+	if err != nil {
+		c.log.Warn("cache: scan of the index failed", "err", err)
+		return
+	}
+	err = c.forEachMeta(func(s scanned) bool {
 		c.mu.Lock()
 		_, known := c.usage[s.id]
 		inUse := c.versions[s.id] != nil
@@ -105,14 +110,17 @@ func (c *Cache) scanVersions() {
 		if known || inUse {
 			return true
 		}
-		if !s.ok || !c.servable(s.id, s.m) {
+		fi, err := os.Stat(dataPath(c.dir, s.m.Bucket, s.m.Key, s.m.ETag))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return true // unknown: keep it
+		}
+		_, isCurrent := current[s.id]
+		if !s.ok || !isCurrent || err != nil || !sameFile(fi, s.m) {
+			// Undecodable, superseded by a newer ETag before a crash, or
+			// its data file is gone or replaced: nothing to serve.
 			if _, err := c.removeVersion(s.id); err != nil {
 				c.log.Warn("cache: cannot remove a broken entry", "err", err)
 			}
-			return true
-		}
-		fi, err := os.Stat(dataPath(c.dir, s.m.Bucket, s.m.Key, s.m.ETag))
-		if err != nil {
 			return true
 		}
 		c.mu.Lock()
@@ -127,29 +135,44 @@ func (c *Cache) scanVersions() {
 	}
 }
 
-// servable reports whether an unloaded version is the current one of its
-// key and its data file is the one the index describes.
-func (c *Cache) servable(id vid, m meta) bool {
-	cur, found, err := c.ix.currentVersion(m.Bucket, m.Key)
-	if err != nil {
-		return true // unknown: keep it
-	}
-	if !found || cur != id {
-		return false // a newer ETag superseded it before a crash
-	}
-	fi, err := os.Stat(dataPath(c.dir, m.Bucket, m.Key, m.ETag))
-	if errors.Is(err, os.ErrNotExist) {
-		return false
-	}
-	if err != nil {
-		return true
-	}
-	ino, _, _ := statIno(fi)
-	return ino == m.Inode && fi.Size() == m.Size
+// currentVersions reads the key -> version mapping in one sequential pass
+// (random lookups per version would cost far more).
+func (c *Cache) currentVersions() (map[vid]struct{}, error) {
+	out := make(map[vid]struct{})
+	prefix := []byte{prefixKeyMap}
+	err := c.ix.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		opts.PrefetchSize = 256
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if err := it.Item().Value(func(v []byte) error {
+				var id vid
+				if len(v) == len(id) {
+					copy(id[:], v)
+					out[id] = struct{}{}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sameFile reports whether fi is the data file the record describes.
+func sameFile(fi os.FileInfo, m meta) bool {
+	ino, _, ok := statIno(fi)
+	return ok && ino == m.Inode && fi.Size() == m.Size
 }
 
 // scanStrayBlocks removes block keys whose version record is gone (a crash
-// during removeVersion): one seek per version, not per block.
+// during removeVersion). The block keys are few (the cap divided by the
+// block size, at most a few per version), so one sequential pass is cheap;
+// only versions the scan did not count need a lookup.
 func (c *Cache) scanStrayBlocks() {
 	prefix := []byte{prefixBlock}
 	var stray []vid
@@ -159,29 +182,30 @@ func (c *Cache) scanStrayBlocks() {
 		opts.Prefix = prefix
 		it := txn.NewIterator(opts)
 		defer it.Close()
-		it.Seek(prefix)
-		for it.ValidForPrefix(prefix) && c.ctx.Err() == nil {
+		var last vid
+		first := true
+		for it.Seek(prefix); it.ValidForPrefix(prefix) && c.ctx.Err() == nil; it.Next() {
 			id, _, ok := parseBlockKey(it.Item().Key())
-			if !ok {
-				it.Next()
+			if !ok || (!first && id == last) {
+				continue
+			}
+			first, last = false, id
+			c.mu.Lock()
+			_, known := c.usage[id]
+			inUse := c.versions[id] != nil
+			c.mu.Unlock()
+			if known || inUse {
 				continue
 			}
 			if _, err := txn.Get(metaKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
 				stray = append(stray, id)
 			}
-			// Skip the rest of this version's blocks.
-			it.Seek(append(blockPrefix(id), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
 		}
 		return nil
 	})
 	for _, id := range stray {
-		c.mu.Lock()
-		inUse := c.versions[id] != nil
-		c.mu.Unlock()
-		if !inUse {
-			if _, err := c.removeVersion(id); err != nil {
-				c.log.Warn("cache: cannot remove stray blocks", "err", err)
-			}
+		if _, err := c.removeVersion(id); err != nil {
+			c.log.Warn("cache: cannot remove stray blocks", "err", err)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	defer cancel()
 	e, ok, at, err := d.meta.lookup(ctx, name)
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, d.fsys.errno(err)
 	}
 	if !ok {
 		// Negative entries are cached by the kernel for the rest of the TTL.
@@ -212,7 +212,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		defer cancel()
 		l, err := h.dir.meta.snapshot(ctx)
 		if err != nil {
-			return nil, toErrno(err)
+			return nil, h.dir.fsys.errno(err)
 		}
 		h.list = l
 	}

@@ -32,29 +32,40 @@ func toErrno(err error) syscall.Errno {
 	return syscall.EIO
 }
 
-// readErrno maps the error of a read of an open file. An open file is one
-// version of an object, so "not found" means the object was deleted or
-// replaced under it: that is an I/O error of the read, not ENOENT (which a
-// program would take to mean the path it has open is gone).
-func readErrno(err error) syscall.Errno {
-	if errors.Is(err, rangefetch.ErrNotFound) {
+// errno is toErrno, except that once the mount is shutting down a
+// cancelled request is EIO: EINTR would make programs (and Go's os package)
+// retry a read that can never succeed.
+func (f *filesystem) errno(err error) syscall.Errno {
+	if errors.Is(err, context.Canceled) && f.ctx.Err() != nil {
 		return syscall.EIO
 	}
 	return toErrno(err)
 }
 
-// logFailure writes one line about a failed request of op on key, at a level
-// that matches what the user can do about it. Interruptions are not logged:
-// they are the reader's choice, not a failure.
-func (f *filesystem) logFailure(op, key string, err error) {
+// readErrno maps the error of a read of an open file. An open file is one
+// version of an object, so "not found" means the object was deleted or
+// replaced under it: that is an I/O error of the read, not ENOENT (which a
+// program would take to mean the path it has open is gone).
+func (f *filesystem) readErrno(err error) syscall.Errno {
+	if errors.Is(err, rangefetch.ErrNotFound) {
+		return syscall.EIO
+	}
+	return f.errno(err)
+}
+
+// logFailure writes one line about a failed request of op on key (version
+// etag, if known), at a level that matches what the user can do about it.
+// Interruptions are not logged: they are the reader's choice, not a
+// failure.
+func (f *filesystem) logFailure(op, key, etag string, err error) {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, io.EOF):
 		return
 	case errors.Is(err, rangefetch.ErrObjectChanged):
-		f.warnOnce("changed\x00"+key, "object changed in OSS while open; reads of the old version fail until it is reopened after the metadata TTL",
-			"key", key, "op", op)
+		f.warnOnce("changed\x00"+key+"\x00"+etag, "object changed in OSS while open; reads of the old version fail until it is reopened after the metadata TTL",
+			"key", key, "etag", etag, "op", op)
 	case errors.Is(err, rangefetch.ErrArchived):
-		f.warnOnce("archived\x00"+key, "object is archived and must be restored before it can be read (e.g. ossutil restore)",
+		f.warnOnce("archived\x00"+key+"\x00"+etag, "object is archived and must be restored before it can be read (e.g. ossutil restore)",
 			"key", key, "op", op)
 	case errors.Is(err, rangefetch.ErrNotFound):
 		f.log.Debug("not found", "op", op, "key", key)

@@ -78,8 +78,8 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	ch, err := f.cfg.Cache.Open(ctx, info)
 	if err != nil {
-		f.logFailure("open", info.Key, err)
-		return nil, 0, toErrno(err)
+		f.logFailure("open", info.Key, info.ETag, err)
+		return nil, 0, f.errno(err)
 	}
 	h := newFileHandle(n, ch)
 	f.stats.opens.Add(1)
@@ -110,8 +110,8 @@ func (n *fileNode) current(ctx context.Context) (rangefetch.ObjectInfo, syscall.
 		n.dir.remember(n.name, nil)
 		return info, syscall.ESTALE
 	case err != nil:
-		f.logFailure("HEAD", n.info.Key, err)
-		return info, toErrno(err)
+		f.logFailure("HEAD", n.info.Key, "", err)
+		return info, f.errno(err)
 	case st.ETag != n.info.ETag || st.Size != n.info.Size:
 		f.log.Info("object changed in OSS; opening the new version", "key", n.info.Key,
 			"old_etag", n.info.ETag, "new_etag", st.ETag)

@@ -112,8 +112,8 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	got, err := h.ch.ReadAt(ctx, dest[:n], off)
 	if err != nil && !(errors.Is(err, io.EOF) && got == n) {
 		f.stats.readErrors.Add(1)
-		f.logFailure("read", h.node.info.Key, err)
-		return nil, readErrno(err)
+		f.logFailure("read", h.node.info.Key, h.node.info.ETag, err)
+		return nil, f.readErrno(err)
 	}
 	f.stats.readBytes.Add(int64(got))
 	return fuse.ReadResultData(dest[:got]), 0

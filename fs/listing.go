@@ -245,7 +245,7 @@ func (d *dirMeta) fetchListing(ctx context.Context) (*listing, error) {
 		f.stats.lists.Add(1)
 		page, err := f.cfg.Store.ListPage(ctx, f.cfg.Bucket, d.prefix, token, listPageKeys)
 		if err != nil {
-			f.logFailure("LIST", d.prefix, err)
+			f.logFailure("LIST", d.prefix, "", err)
 			return nil, err
 		}
 		for _, o := range page.Objects {
@@ -292,7 +292,7 @@ func (d *dirMeta) probeName(ctx context.Context, name string) (probe, error) {
 	at := f.now()
 	finish := func(p probe, err error) (probe, error) {
 		if err != nil {
-			f.logFailure("LIST", key, err)
+			f.logFailure("LIST", key, "", err)
 		}
 		return p, err
 	}

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +22,9 @@ import (
 )
 
 const mountBucket = "mount-test"
+
+// mountConfig is the mount's configuration, adjusted by mountWith.
+type mountConfig = fs.Config
 
 // requireFUSE skips the test when this machine cannot mount FUSE
 // filesystems, unless OSSMOUNT_REQUIRE_FUSE=1 makes that a failure (CI
@@ -113,7 +118,7 @@ func (e *mountEnv) newClient(creds ossserver.Credentials) *rangefetch.Client {
 }
 
 // mountWith mounts the bucket (or prefix) with cfg adjusted by adjust.
-func (e *mountEnv) mountWith(adjust func(*fs.Config)) *fs.Server {
+func (e *mountEnv) mountWith(adjust func(*mountConfig)) *fs.Server {
 	e.t.Helper()
 	if e.mount != nil {
 		e.t.Fatal("already mounted")
@@ -242,4 +247,24 @@ func dropPageCache(t testing.TB, path string) {
 	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
 		t.Fatalf("fadvise %s: %v", path, err)
 	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/rangefetch"
 )
 
 func TestMaterializeCLIExactWithJSONProgress(t *testing.T) {
@@ -109,6 +110,19 @@ func TestMaterializeCLIExitCodes(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 		assertMissing(t, e.dest("crc"))
+		assertNoTemps(t, e.outDir)
+	})
+	t.Run("wrong CRC on a resumed run exits 4", func(t *testing.T) {
+		e.prefill("e.bin", rangefetch.Range{Off: 0, Len: mib})
+		e.srv.SetFaults(ossserver.Faults{WrongCRC: true})
+		defer e.srv.SetFaults(ossserver.Faults{})
+		dest := e.dest("crc-resumed")
+		os.WriteFile(dest, []byte("previous"), 0o644)
+		r := e.run("--progress=none", src, dest)
+		if r.code != 4 {
+			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		assertFile(t, dest, []byte("previous"))
 		assertNoTemps(t, e.outDir)
 	})
 	t.Run("no-clobber exits 6", func(t *testing.T) {

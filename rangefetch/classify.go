@@ -3,7 +3,9 @@ package rangefetch
 import (
 	"context"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -49,6 +51,25 @@ func classify(ctx context.Context, op, bucket, key string, err error) failure {
 	var se oss.ServiceError
 	if errors.As(err, &se) {
 		return classifyService(e, se)
+	}
+	if se, ok := foreignErrorReply(err); ok {
+		f := classifyService(e, se)
+		f.err.Err = errNotOSS
+		return f
+	}
+	var syntaxErr *xml.SyntaxError
+	var unmarshalErr xml.UnmarshalError
+	if errors.As(err, &syntaxErr) && syntaxErr.Msg == "unexpected EOF" {
+		// A body without a length, cut short.
+		return failure{err: e, retryable: true, class: "short_body"}
+	}
+	if errors.As(err, &syntaxErr) || errors.As(err, &unmarshalErr) {
+		// A whole 2xx body that is not the XML asked for: the endpoint is
+		// not OSS (a proxy's or captive portal's page). Asking again
+		// will not change that.
+		e.Kind = ErrBadResponse
+		e.Err = errNotOSS
+		return failure{err: e, class: "protocol"}
 	}
 	var ue oss.UnexpectedStatusCodeError
 	if errors.As(err, &ue) {
@@ -114,6 +135,29 @@ func classifyService(e *Error, se oss.ServiceError) failure {
 		class = "server"
 	}
 	return failure{err: e, retryable: retry, class: class}
+}
+
+// foreignErrorReply recognises the SDK's plain-string error for a 4xx/5xx
+// reply whose body is not an OSS error document (an HTML page from a proxy
+// or load balancer), and recovers the status so that such a reply is
+// classified by its status like any other: a 403 is not retried, a 503 is.
+// The SDK gives no typed error for this case; its wording has been stable
+// across its releases.
+func foreignErrorReply(err error) (oss.ServiceError, bool) {
+	const prefix = "oss: service returned invalid response body, status = "
+	rest, ok := strings.CutPrefix(err.Error(), prefix)
+	if !ok {
+		return oss.ServiceError{}, false
+	}
+	var status int
+	if _, serr := fmt.Sscanf(rest, "%d", &status); serr != nil || status < 400 {
+		return oss.ServiceError{}, false
+	}
+	se := oss.ServiceError{StatusCode: status}
+	if _, id, ok := strings.Cut(rest, "RequestId = "); ok {
+		se.RequestID, _, _ = strings.Cut(id, ",")
+	}
+	return se, true
 }
 
 // retryableStatus: 5xx, 429 Too Many Requests and 408 Request Timeout.

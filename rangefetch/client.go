@@ -59,7 +59,7 @@ func New(cfg Config) (*Client, error) {
 		region = localRegion
 	}
 	if region == "" && cfg.SignVersion == 4 {
-		return nil, fmt.Errorf("cannot tell the OSS region of endpoint %s for signature V4: set %s (e.g. cn-hangzhou) or use signature version 1", ep.url, EnvRegion)
+		return nil, fmt.Errorf("cannot tell the OSS region of endpoint %s for signature V4: set %s or --region (e.g. cn-hangzhou), or use --sign-version 1", ep.url, EnvRegion)
 	}
 
 	tr := newTransport(cfg)

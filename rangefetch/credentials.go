@@ -21,7 +21,7 @@ const (
 
 // ErrNoCredentials is returned when no access key is configured.
 var ErrNoCredentials = errors.New("no OSS credentials: set " + EnvAccessKeyID + " and " + EnvAccessKeySecret +
-	" (and " + EnvSessionToken + " for STS), or pass a 0600 credentials file")
+	" (and " + EnvSessionToken + " for STS), or put them in a mode-0600 file given with --credentials-file")
 
 // Credentials are an access key pair and an optional STS session token.
 // Their String, GoString and LogValue redact the secret parts so that a

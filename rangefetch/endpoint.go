@@ -25,7 +25,7 @@ func resolveEndpoint(cfgEndpoint, region string) (endpoint, error) {
 	}
 	if raw == "" {
 		if region == "" {
-			return endpoint{}, fmt.Errorf("no OSS endpoint: set %s (e.g. oss-cn-hangzhou.aliyuncs.com) or %s", EnvEndpoint, EnvRegion)
+			return endpoint{}, fmt.Errorf("no OSS endpoint: set %s or --endpoint (e.g. oss-cn-hangzhou.aliyuncs.com), or %s / --region", EnvEndpoint, EnvRegion)
 		}
 		raw = "oss-" + region + ".aliyuncs.com"
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 )
 
 // Error kinds. Every error from a Client that has one of these causes is an
@@ -93,7 +94,7 @@ func (e *Error) Error() string {
 		b.WriteString(strings.Join(detail, ", "))
 		b.WriteString(")")
 	}
-	h := hint(e.Code, e.Kind)
+	h := e.hint()
 	// OSS's own message adds nothing once a hint names the fix.
 	if e.Kind != nil && e.Err != nil && (h == "" || e.Code == "") {
 		b.WriteString(": ")
@@ -106,8 +107,35 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// errNotOSS is the cause of a reply that is not in OSS's format at all.
+var errNotOSS = errors.New("the reply is not in OSS's format")
+
+const checkEndpoint = "check OSS_ENDPOINT / --endpoint"
+
 // hint names the fix for the failures a user can do something about.
-func hint(code string, kind error) string {
+func (e *Error) hint() string {
+	if h := codeHint(e.Code, e.Err); h != "" {
+		return h
+	}
+	switch {
+	case errors.Is(e.Err, errNotOSS):
+		return "is the endpoint an OSS service? " + checkEndpoint
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return "nothing accepts connections at the endpoint: " + checkEndpoint
+	case errors.Is(e.Kind, ErrBadResponse):
+		return "the endpoint does not behave like OSS: " + checkEndpoint
+	}
+	switch e.Kind {
+	case ErrObjectChanged:
+		return "the object was replaced; stat it again"
+	case ErrRetriesExhausted:
+		return "OSS or the network kept failing; try again later"
+	}
+	return ""
+}
+
+// codeHint names the fix for an OSS error code.
+func codeHint(code string, cause error) string {
 	switch code {
 	case "SignatureDoesNotMatch":
 		return "the request signature was refused: check OSS_ACCESS_KEY_SECRET (and the region for signature V4)"
@@ -123,12 +151,10 @@ func hint(code string, kind error) string {
 		return "restore the object first (e.g. ossutil restore)"
 	case "AccessDenied":
 		return "the credentials lack permission for this bucket or object"
-	}
-	switch kind {
-	case ErrObjectChanged:
-		return "the object was replaced; stat it again"
-	case ErrRetriesExhausted:
-		return "OSS or the network kept failing; try again later"
+	case "InvalidArgument":
+		if cause != nil && strings.Contains(strings.ToLower(cause.Error()), "region") {
+			return "the signing region is not the bucket's: set OSS_REGION / --region (e.g. cn-hangzhou)"
+		}
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/rangefetch"
@@ -87,7 +88,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 		}
 		res, err := r.version(ctx, info)
 		res.Restarted = attempt > 0
-		res.Notes = append(r.notes, res.Notes...)
+		res.Notes = slices.Concat(r.notes, res.Notes)
 		if errors.Is(err, rangefetch.ErrObjectChanged) && ctx.Err() == nil {
 			if attempt == 0 {
 				r.note("%s was replaced during the run; starting over with the new version", r.req.source())

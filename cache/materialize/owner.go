@@ -109,9 +109,6 @@ func (o *Owner) Path() string { return o.path }
 func (o *Owner) Shutdown(ctx context.Context) error {
 	o.ln.Close()
 	o.accepting.Wait()
-	if n := o.inFlight.Load(); n > 0 {
-		o.log.Warn("waiting for the materialize requests of other ossmount processes to finish", "requests", n)
-	}
 	done := make(chan struct{})
 	go func() {
 		o.serving.Wait()
@@ -120,6 +117,14 @@ func (o *Owner) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+	case <-time.After(time.Second):
+		// Requests that shared this process's download end with it; one
+		// that takes longer is someone else's, and the wait needs saying.
+		o.log.Warn("waiting for the materialize requests of other ossmount processes to finish", "requests", o.inFlight.Load())
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
 	}
 	err := o.Close()
 	<-done

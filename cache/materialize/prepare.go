@@ -59,21 +59,12 @@ func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, r
 	}
 
 	p.reused = size - total(h.Missing())
-	if err := fetch(); err != nil {
-		return p, err
-	}
-	// VerifyComplete also marks the version complete, which installing
-	// needs; without a CRC64 (or with VerifyNone, whose info carries none)
-	// that is all it does.
-	err := h.VerifyComplete(ctx)
+	err := fetchAndVerify(ctx, h, fetch)
 	if errors.Is(err, cache.ErrCorrupt) {
 		p.notes = append(p.notes, fmt.Sprintf("the blocks of %s do not add up to its CRC64; fetching it again", req.source()))
 		p.refetched = true
 		h.DropAll()
-		if err := fetch(); err != nil {
-			return p, err
-		}
-		err = h.VerifyComplete(ctx)
+		err = fetchAndVerify(ctx, h, fetch)
 		if errors.Is(err, cache.ErrCorrupt) {
 			h.DropAll()
 			return p, fmt.Errorf("%w: %s (ETag %s) does not match its CRC64 %d after two downloads: "+
@@ -88,4 +79,23 @@ func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, r
 		p.notes = append(p.notes, fmt.Sprintf("%s has no CRC64 (x-oss-hash-crc64ecma), so only the per-block checks applied", req.source()))
 	}
 	return p, nil
+}
+
+// fetchAndVerify fetches what is missing and checks the whole version.
+// VerifyComplete also marks the version complete, which installing needs;
+// without a CRC64 (or with VerifyNone, whose info carries none) that is all
+// it does. A block can go missing between the two steps (a reader of the
+// mount found it damaged on disk and dropped it), so an incomplete version
+// is fetched again a few times before the error stands.
+func fetchAndVerify(ctx context.Context, h versionHandle, fetch func() error) error {
+	var err error
+	for range 3 {
+		if err = fetch(); err != nil {
+			return err
+		}
+		if err = h.VerifyComplete(ctx); !errors.Is(err, cache.ErrIncomplete) {
+			return err
+		}
+	}
+	return err
 }

@@ -39,8 +39,10 @@ type Request struct {
 	Dest string `json:"dest"`
 	// Threads is how many parts are fetched at once.
 	Threads int `json:"threads,omitempty"`
-	// PartSize is how many bytes of consecutive missing blocks one GET
-	// fetches; it is rounded up to whole cache blocks.
+	// PartSize is how many bytes of consecutive missing blocks one thread
+	// fetches at a time; it is rounded up to whole cache blocks. The cache
+	// fetches a part with one GET per run of up to 4 MiB, all in flight at
+	// once.
 	PartSize int64 `json:"part_size,omitempty"`
 	// MultigetThreshold: objects smaller than this are fetched with one GET.
 	MultigetThreshold int64 `json:"multiget_threshold,omitempty"`

@@ -10,7 +10,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -193,9 +192,10 @@ func randomToken(n int) string {
 // once; big.bin is generated block by block from a fixed seed, never held
 // in memory whole.
 func demoData(bigSize int64) (string, error) {
-	root := filepath.Join(os.TempDir(), "ossmount-demo-data-"+strconv.Itoa(os.Getuid()))
+	base := filepath.Join(os.TempDir(), fmt.Sprintf("ossmount-demo-%d-%d", os.Getuid(), bigSize))
+	root := filepath.Join(base, "buckets")
 	bucket := filepath.Join(root, demoBucket)
-	marker := filepath.Join(root, ".complete-"+strconv.FormatInt(bigSize, 10))
+	marker := filepath.Join(base, "complete")
 	if _, err := os.Stat(marker); err == nil {
 		return root, nil
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -95,37 +96,58 @@ func (f *cacheFlags) options(log *slog.Logger) (cache.Options, error) {
 	return opts, nil
 }
 
-// sizeUnits are the suffixes parseSize accepts, longest first so that
-// "MiB" is not read as "B".
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"TB", 1000 * 1000 * 1000 * 1000},
-	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40},
-	{"B", 1},
+// sizeUnits are the units parseSize accepts, case-insensitively. A bare
+// K, M, G or T is binary, as in most tools' size flags; KB, MB, GB and TB
+// are decimal.
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
 }
 
-// parseSize reads a byte count such as 100KB, 8MiB, 5GB or 4096.
+// maxSize bounds parsed sizes well inside int64, so that callers can add
+// and multiply sizes without overflow.
+const maxSize = 1 << 62
+
+// parseSize reads a byte count such as 4096, 100KB, 8MiB, 1.5GiB or 5 GB:
+// plain decimal digits with an optional fraction, then an optional unit.
+// A fraction of a byte is dropped. Signs, exponents, hex, NaN and Inf are
+// refused, so that a typo never becomes a surprising size.
 func parseSize(s string) (int64, error) {
+	bad := fmt.Errorf("%q is not a size (try 4096, 100KB, 8MiB or 1.5GiB)", s)
 	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
-			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
-			break
+	digits := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if digits < 0 {
+		digits = len(t)
+	}
+	num, unit := t[:digits], strings.TrimSpace(t[digits:])
+	whole, frac, _ := strings.Cut(num, ".")
+	mult, ok := sizeUnits[strings.ToLower(unit)]
+	if !ok || whole == "" || strings.Contains(frac, ".") {
+		return 0, bad
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, bad
+	}
+	tooLarge := fmt.Errorf("%q is too large (at most %d bytes)", s, int64(maxSize))
+	if err != nil || w > maxSize/mult {
+		return 0, tooLarge
+	}
+	n := w * mult
+	if frac != "" {
+		f, err := strconv.ParseFloat("0."+frac, 64)
+		if err != nil {
+			return 0, bad
 		}
+		n += int64(f * float64(mult))
 	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (try 100KB, 8MiB or 5GB)", s)
+	if n > maxSize {
+		return 0, tooLarge
 	}
-	n := v * float64(mult)
-	if n > 1<<62 {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return int64(n), nil
+	return n, nil
 }
 
 // newLogger returns the logger of a command: text to stderr, debug level on request.

@@ -109,8 +109,14 @@ Exit codes:
 	fl := cmd.Flags()
 	f.client.register(fl)
 	f.cache.register(fl)
+	// materialize sizes its pool from --threads and --part-size unless the
+	// user sets --max-parallel; the shared help would claim 16.
+	if mp := fl.Lookup("max-parallel"); mp != nil {
+		mp.Usage = "parallel connections to OSS (default: one per GET of --threads parts in flight, 32 with the defaults)"
+		mp.DefValue = "0"
+	}
 	fl.IntVar(&f.threads, "threads", materialize.DefaultThreads, "parts fetched in parallel")
-	fl.StringVar(&f.partSize, "part-size", "8MiB", "bytes one GET fetches, 100KB to 5GB (rounded up to whole cache blocks)")
+	fl.StringVar(&f.partSize, "part-size", "8MiB", "bytes of consecutive missing blocks one thread fetches at a time, 100KB to 5GB (rounded up to whole cache blocks)")
 	fl.StringVar(&f.multiget, "multiget-threshold", "10MB", "objects smaller than this are fetched with one GET")
 	fl.StringVar(&f.progress, "progress", "", "progress display: bar, plain, json (one line per update on stdout) or none (default: bar on a terminal, plain otherwise)")
 	fl.BoolVar(&f.noClobber, "no-clobber", false, "refuse to replace an existing DEST")
@@ -462,8 +468,12 @@ func summary(res materialize.Result) string {
 	if !res.Verified {
 		check = "CRC64 not checked"
 	}
-	return fmt.Sprintf("materialized oss://%s/%s to %s: %s, %s fetched, %s already cached, %s, %s",
-		res.Bucket, res.Key, res.Dest, formatBytes(res.Size), formatBytes(res.FetchedBytes),
+	fetched := formatBytes(res.FetchedBytes) + " fetched"
+	if res.Shared {
+		fetched += " (shared with another run)"
+	}
+	return fmt.Sprintf("materialized oss://%s/%s to %s: %s, %s, %s already cached, %s, %s",
+		res.Bucket, res.Key, res.Dest, formatBytes(res.Size), fetched,
 		formatBytes(res.ReusedBytes), check, how)
 }
 

@@ -21,6 +21,21 @@ into a verified local file, reusing whatever the cache already holds.
 
 Credentials come from OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and, for STS,
 OSS_SESSION_TOKEN, or from a file given with --credentials-file (mode 0600).`,
+		Example: `  # try it on a built-in local server, no account needed
+  ossmount demo
+
+  # mount a bucket prefix, read it, unmount
+  export OSS_ACCESS_KEY_ID=... OSS_ACCESS_KEY_SECRET=...
+  ossmount mount --endpoint oss-cn-hangzhou.aliyuncs.com oss://my-bucket/datasets /mnt/data
+  ossmount unmount /mnt/data
+
+  # make one object a verified local file
+  ossmount materialize oss://my-bucket/models/llm.bin ./llm.bin`,
+		// Without arguments the root prints its help; with one it is an
+		// unknown command, which is a usage error like any other.
+		Args: unknownCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -31,7 +46,39 @@ OSS_SESSION_TOKEN, or from a file given with --credentials-file (mode 0600).`,
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	addBuiltinExamples(root)
 	return root
+}
+
+// unknownCommand rejects what cobra could not match to a subcommand.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	}
+	return usagef("%s; see '%s --help'", msg, cmd.CommandPath())
+}
+
+// addBuiltinExamples creates cobra's own help and completion commands now,
+// rather than when the root executes, so that their help shows examples
+// like every other subcommand's.
+func addBuiltinExamples(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  ossmount help materialize\n  ossmount help cache clear"
+		case "completion":
+			c.Example = "  source <(ossmount completion bash)\n  ossmount completion zsh > \"${fpath[1]}/_ossmount\""
+			for _, shell := range c.Commands() {
+				shell.Example = completionExamples[shell.Name()]
+			}
+		}
+	}
 }
 
 // subcommands lists the constructors of the subcommands defined in other
@@ -77,4 +124,12 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// completionExamples show how to load each shell's completion script.
+var completionExamples = map[string]string{
+	"bash":       "  source <(ossmount completion bash)\n  ossmount completion bash > /etc/bash_completion.d/ossmount",
+	"zsh":        "  ossmount completion zsh > \"${fpath[1]}/_ossmount\"",
+	"fish":       "  ossmount completion fish > ~/.config/fish/completions/ossmount.fish",
+	"powershell": "  ossmount completion powershell | Out-String | Invoke-Expression",
 }

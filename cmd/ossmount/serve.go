@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"math"
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/rangefetch"
 )
 
 func init() { subcommands = append(subcommands, newServeCommand) }
@@ -99,25 +97,23 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 	}
 	var creds ossserver.Credentials
 	if !o.anonymous {
+		// Trimmed as rangefetch trims them, so that a stray newline in an
+		// exported variable cannot make the two sides disagree.
 		creds = ossserver.Credentials{
-			AccessKeyID:     os.Getenv("OSS_ACCESS_KEY_ID"),
-			AccessKeySecret: os.Getenv("OSS_ACCESS_KEY_SECRET"),
-			SessionToken:    os.Getenv("OSS_SESSION_TOKEN"),
+			AccessKeyID:     strings.TrimSpace(os.Getenv(rangefetch.EnvAccessKeyID)),
+			AccessKeySecret: strings.TrimSpace(os.Getenv(rangefetch.EnvAccessKeySecret)),
+			SessionToken:    strings.TrimSpace(os.Getenv(rangefetch.EnvSessionToken)),
 		}
 		if creds.AccessKeyID == "" || creds.AccessKeySecret == "" {
 			return usagef("serve needs OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET in the environment (and OSS_SESSION_TOKEN for STS), or --anonymous")
 		}
 	}
-	level := slog.LevelInfo
-	if o.verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	logger := newLogger(o.verbose, cmd.ErrOrStderr())
 	if !loopback {
 		logger.Warn("listening on a non-loopback address: anyone who can reach it and holds the key pair can read every file below the root", "addr", o.addr)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := ossserver.Listen(o.addr, ossserver.Config{
 		Storage:     ossserver.NewDirStorage(o.root),
@@ -130,7 +126,7 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 		Seed:        o.seed,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (choose another --addr; port 0 picks a free one)", err)
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), srv.Endpoint)
 	logger.Info("serving", "root", o.root, "endpoint", srv.Endpoint, "anonymous", o.anonymous, "stats", srv.Endpoint+"/-/stats")
@@ -150,7 +146,7 @@ func (o *serveOptions) run(cmd *cobra.Command) error {
 func (o *serveOptions) faults() (ossserver.Faults, error) {
 	bps, err := parseBandwidth(o.bandwidth)
 	if err != nil {
-		return ossserver.Faults{}, usagef("--bandwidth %q: %v", o.bandwidth, err)
+		return ossserver.Faults{}, usagef("--bandwidth: %v", err)
 	}
 	for name, v := range map[string]float64{"--slowdown": o.slowdown, "--cut-body": o.cutBody, "--flip-byte": o.flipByte} {
 		if !(v >= 0 && v <= 1) {
@@ -170,34 +166,9 @@ func (o *serveOptions) faults() (ossserver.Faults, error) {
 	}, nil
 }
 
-// parseBandwidth reads a byte count such as "32MiB", "500KB", "1.5GiB" or
-// "1048576" (bytes per second); binary (KiB) and decimal (KB) units.
+// parseBandwidth reads a rate such as "32MiB" or "500KB/s" (bytes per second).
 func parseBandwidth(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "/s"), "ps")
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 {
-		return 0, errors.New("want a number of bytes such as 32MiB")
-	}
-	mult := map[string]float64{
-		"": 1, "b": 1,
-		"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
-		"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
-		"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
-	}[strings.ToLower(unit)]
-	if mult == 0 {
-		return 0, fmt.Errorf("unknown unit %q (use B, KiB, MiB, GiB, KB, MB, GB)", unit)
-	}
-	n := v * mult
-	if n > math.MaxInt64/2 {
-		return 0, errors.New("too large")
-	}
-	return int64(n), nil
+	return parseSize(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
 }
 
 // isLoopbackAddr reports whether host:port names only the loopback

@@ -49,6 +49,10 @@ func (s *Server) sendBody(w http.ResponseWriter, r *http.Request, v Version, off
 		chunk = pacedChunk
 		p = newPacer(f.BytesPerSecond)
 		defer p.stop()
+		// Real OSS sends the headers at once and then streams; a paced body
+		// must not hold them back, or a client's first-byte timeout would
+		// fire where only its stall timeout should.
+		http.NewResponseController(w).Flush()
 	}
 	bp := getBuffer(chunk)
 	defer putBuffer(bp)
@@ -71,9 +75,12 @@ func (s *Server) sendBody(w http.ResponseWriter, r *http.Request, v Version, off
 		if flipAt >= sent && flipAt < sent+int64(k) {
 			buf[flipAt-sent] ^= 0xFF
 		}
-		m, err := w.Write(buf[:k])
-		s.counters.bodyBytes.Add(int64(m))
-		if err != nil {
+		// Count before writing: the client may hold the last byte before
+		// Write returns here, and a test that reads Stats once its read
+		// is done must already see every byte it received.
+		s.counters.bodyBytes.Add(int64(k))
+		if m, err := w.Write(buf[:k]); err != nil {
+			s.counters.bodyBytes.Add(int64(m - k)) // never sent
 			return
 		}
 		sent += int64(k)

@@ -1,0 +1,131 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// fakeVersion stands in for a cache handle: blocks of 1 MiB, Fetch makes
+// them present, VerifyComplete answers from a script.
+type fakeVersion struct {
+	mu      sync.Mutex
+	size    int64
+	present map[int64]bool
+	fetched int64
+	drops   int
+	verify  []error // answers of successive VerifyComplete calls
+}
+
+const fakeBlock = 1 << 20
+
+func newFakeVersion(size int64, verify ...error) *fakeVersion {
+	return &fakeVersion{size: size, present: map[int64]bool{}, verify: verify}
+}
+
+func (f *fakeVersion) Fetch(_ context.Context, off, n int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for b := off / fakeBlock; b*fakeBlock < off+n; b++ {
+		if !f.present[b] {
+			f.present[b] = true
+			f.fetched += min(fakeBlock, f.size-b*fakeBlock)
+		}
+	}
+	return nil
+}
+
+func (f *fakeVersion) Missing() []rangefetch.Range {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []rangefetch.Range
+	for b := int64(0); b*fakeBlock < f.size; b++ {
+		if f.present[b] {
+			continue
+		}
+		r := rangefetch.Range{Off: b * fakeBlock, Len: min(fakeBlock, f.size-b*fakeBlock)}
+		if k := len(out) - 1; k >= 0 && out[k].End() == r.Off {
+			out[k].Len += r.Len
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (f *fakeVersion) VerifyComplete(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.verify) == 0 {
+		return nil
+	}
+	err := f.verify[0]
+	f.verify = f.verify[1:]
+	return err
+}
+
+func (f *fakeVersion) DropAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.present = map[int64]bool{}
+	f.drops++
+}
+
+func testPrepare(t *testing.T, f *fakeVersion) (preparation, error) {
+	t.Helper()
+	req, err := Request{Bucket: "b-1", Key: "k", Dest: "/d", PartSize: 2 * fakeBlock, MultigetThreshold: 1}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := rangefetch.ObjectInfo{Bucket: "b-1", Key: "k", Size: f.size, ETag: `"E"`, CRC64: 1, HasCRC64: true}
+	return prepare(context.Background(), f, info, req, fakeBlock, func(int64, int64) {})
+}
+
+var errCorrupt = fmt.Errorf("%w: test", cache.ErrCorrupt)
+
+func TestPrepareFetchesOnlyWhatIsMissing(t *testing.T) {
+	f := newFakeVersion(10*fakeBlock + 7)
+	f.present[0], f.present[5] = true, true
+	p, err := testPrepare(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.reused != 2*fakeBlock || p.fetched != 8*fakeBlock+7 || !p.verified || p.refetched {
+		t.Fatalf("%+v", p)
+	}
+}
+
+func TestPrepareRefetchesOnceAfterCRCMismatch(t *testing.T) {
+	f := newFakeVersion(4*fakeBlock, errCorrupt, nil)
+	f.present[1] = true // cached earlier: it may be the bad block
+	p, err := testPrepare(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.refetched || f.drops != 1 || p.fetched != 3*fakeBlock+4*fakeBlock {
+		t.Fatalf("refetched=%v drops=%d fetched=%d; want every block dropped and fetched again", p.refetched, f.drops, p.fetched)
+	}
+}
+
+func TestPrepareGivesUpAfterSecondMismatch(t *testing.T) {
+	f := newFakeVersion(4*fakeBlock, errCorrupt, errCorrupt)
+	_, err := testPrepare(t, f)
+	if !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("err = %v, want ErrIntegrity", err)
+	}
+	if f.drops != 2 || len(f.Missing()) == 0 {
+		t.Fatalf("drops=%d: the blocks that failed must not stay cached", f.drops)
+	}
+}
+
+func TestPrepareFetchesAgainWhenABlockVanished(t *testing.T) {
+	f := newFakeVersion(3*fakeBlock, fmt.Errorf("%w: 1 block", cache.ErrIncomplete), nil)
+	if _, err := testPrepare(t, f); err != nil {
+		t.Fatal(err)
+	}
+}
