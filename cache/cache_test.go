@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -574,4 +575,74 @@ func TestClear(t *testing.T) {
 		st := c.Stats()
 		return st.Entries == 0 && st.BytesOnDisk == 0
 	})
+}
+
+// TestConcurrentReadersFetchersAndDrops runs readers, prefetchers and
+// drops at once: every byte returned must be right and, without drops, no
+// block is fetched twice.
+func TestConcurrentReadersFetchersAndDrops(t *testing.T) {
+	for _, drops := range []bool{false, true} {
+		src := newMemSource(testBS)
+		info := src.put("bkt", "obj", 40*testBS+333, true)
+		o := src.object(info.Ref())
+		c := openTest(t, t.TempDir(), testBS, src)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h, err := c.Open(ctx, info)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer h.Close()
+				rng := rand.New(rand.NewPCG(uint64(w), 3))
+				p := make([]byte, 3*testBS)
+				for range 150 {
+					off := rng.Int64N(info.Size)
+					n := rng.Int64N(3*testBS) + 1
+					switch r := rng.IntN(10); {
+					case r == 0:
+						if err := h.Fetch(ctx, off, n); err != nil {
+							errs <- err
+							return
+						}
+					case r == 1 && drops:
+						h.DropBlocks(off / testBS)
+					case r == 2 && drops && w == 0:
+						h.DropAll()
+					default:
+						got, err := h.ReadAt(ctx, p[:n], off)
+						if err != nil && !(err == io.EOF && off+n > info.Size) {
+							errs <- err
+							return
+						}
+						if !bytes.Equal(p[:got], o.bytesAt(off, int64(got))) {
+							errs <- fmt.Errorf("drops %v: wrong bytes at %d+%d (got %d)", drops, off, n, got)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if m := src.maxFetchCount(); !drops && m != 1 {
+			t.Fatalf("a block was fetched %d times", m)
+		}
+		h := openHandle(t, c, info)
+		if err := h.FetchAll(ctx, 4, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.VerifyComplete(ctx); err != nil {
+			t.Fatal(err)
+		}
+		readCheck(t, h, o, 0, info.Size)
+	}
 }

@@ -53,7 +53,7 @@ func newFlight(c *Cache, v *version, first, last int64) *flight {
 		v:      v,
 		first:  first,
 		off:    off,
-		bufp:   getRunBuf(c.maxRun * v.bs),
+		bufp:   getRunBuf((last - first + 1) * v.bs),
 		gen:    v.gen,
 		blocks: make([]flightBlock, last-first+1),
 	}
@@ -73,8 +73,9 @@ func (fl *flight) unref() {
 	}
 }
 
-// runBufs recycles flight buffers: a fetch of a few MiB each time would
-// otherwise leave the garbage collector far behind and the heap large.
+// runBufs recycles flight buffers, one pool per run length in whole
+// blocks: allocating a few MiB per fetch would otherwise leave the garbage
+// collector far behind and the heap large.
 var runBufs sync.Map // capacity -> *sync.Pool
 
 func getRunBuf(capacity int64) *[]byte {

@@ -72,12 +72,14 @@ func (c *Cache) Stats() Stats {
 	s := Stats{
 		Dir:              c.dir,
 		BlockSize:        c.blockSize,
-		IndexBytes:       c.ix.size(),
 		HitBytes:         c.stats.hit.Load(),
 		MissBytes:        c.stats.miss.Load(),
 		FetchedBytes:     c.stats.fetched.Load(),
 		Evictions:        c.stats.evictions.Load(),
 		ChecksumFailures: c.stats.checksumFailures.Load(),
+	}
+	if !c.closed.Load() {
+		s.IndexBytes = c.ix.size()
 	}
 	select {
 	case <-c.scanDone:

@@ -71,6 +71,7 @@ func TestMaterializeCLIUsageErrors(t *testing.T) {
 		{[]string{"--verify", "md5", src, dest}, "--verify"},
 		{[]string{"--multiget-threshold", "big", src, dest}, "--multiget-threshold"},
 		{[]string{"--no-such-flag", src, dest}, "no-such-flag"},
+		{[]string{"--sign-version", "3", src, dest}, "--sign-version"},
 		{[]string{src}, "2 argument"},
 		{[]string{"s3://bucket/key", dest}, "SOURCE"},
 		{[]string{"oss://" + matBucket + "/", dest}, "not an object"},

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,22 +68,29 @@ func TestMaterializeDelegatesToCacheOwner(t *testing.T) {
 	defer owner.Close()
 
 	dest := e.dest("d.bin")
-	// The subprocess has neither endpoint nor credentials of its own that
-	// would work: only the owner can fetch.
-	r := e.run("--progress=json", "--endpoint", "127.0.0.1:1", "oss://"+matBucket+"/d.bin", dest)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	// The subprocess has neither a working endpoint nor credentials: only
+	// the owner can fetch.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := e.bareCommand(ctx, "materialize", "--progress=json", "--endpoint", "127.0.0.1:1", "--cache-dir", e.cacheDir,
+		"oss://"+matBucket+"/d.bin", dest)
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "OSS_ACCESS_KEY") })
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("materialize through the owner: %v: %s", err, stderr.String())
 	}
 	assertFile(t, dest, data)
 	if st := e.srv.Stats(); st.BodyBytes != int64(size) {
 		t.Errorf("server sent %d body bytes, want %d", st.BodyBytes, size)
 	}
-	if !strings.Contains(r.stdout, `"done":`+strconv.Itoa(size)) {
-		t.Errorf("no progress streamed back: %s", r.stdout)
+	if !strings.Contains(string(out), `"done":`+strconv.Itoa(size)) {
+		t.Errorf("no progress streamed back: %s", out)
 	}
 
 	// Errors keep their exit codes across the socket.
-	r = e.run("oss://"+matBucket+"/nope", e.dest("nope"))
+	r := e.run("oss://"+matBucket+"/nope", e.dest("nope"))
 	if r.code != 3 {
 		t.Errorf("missing object through the owner: exit %d, want 3; %s", r.code, r.stderr)
 	}

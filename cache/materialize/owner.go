@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -230,6 +231,12 @@ func (o *Owner) serve(conn *net.UnixConn) {
 			wr.Op, wr.V, protocolVersion))
 		return
 	}
+	// A relative path would resolve against this process's directory,
+	// not the client's.
+	if !filepath.IsAbs(wr.Request.Dest) {
+		fail(invalidf("destination %q is not an absolute path", wr.Request.Dest))
+		return
+	}
 
 	// The client holds its side open until the answer; EOF means it gave
 	// up, and the request stops.
@@ -253,8 +260,9 @@ func (o *Owner) serve(conn *net.UnixConn) {
 	_ = send(wireEvent{Result: &res})
 }
 
-// run executes a request, sending progress from its own goroutine so that
-// a slow client never slows the fetching: updates in between are merged.
+// run executes a request in a goroutine of its own and sends its progress
+// from this one, so that a slow client never slows the fetching: updates
+// that arrive while a line is being sent are merged into the next.
 func (o *Owner) run(ctx context.Context, req Request, send func(wireEvent) error) (Result, error) {
 	var mu sync.Mutex
 	var latest wireProgress
@@ -279,10 +287,9 @@ func (o *Owner) run(ctx context.Context, req Request, send func(wireEvent) error
 		mu.Lock()
 		p := latest
 		mu.Unlock()
-		if send(wireEvent{Progress: &p}) != nil {
-			// Nobody listens; the hangup watcher cancels the request.
-			return
-		}
+		// A failed send means nobody listens; the hangup watcher cancels
+		// the request.
+		_ = send(wireEvent{Progress: &p})
 	}
 	for {
 		select {

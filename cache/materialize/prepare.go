@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"sync"
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/rangefetch"
@@ -45,11 +45,17 @@ func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, r
 		have := size - total(missing)
 		report(have, size)
 		parts := planParts(missing, size, req.PartSize, blockSize, req.MultigetThreshold)
-		var landed atomic.Int64
+		// One lock around the count and the report, so that progress
+		// never goes backwards when two parts land at once.
+		var mu sync.Mutex
+		var landed int64
 		err := fetchParts(ctx, h, parts, req.Threads, func(n int64) {
-			report(have+landed.Add(n), size)
+			mu.Lock()
+			defer mu.Unlock()
+			landed += n
+			report(have+landed, size)
 		})
-		p.fetched += landed.Load()
+		p.fetched += landed
 		if err != nil {
 			return cacheError("fetch "+req.source(), err)
 		}

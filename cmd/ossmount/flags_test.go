@@ -64,7 +64,7 @@ func TestParseSize(t *testing.T) {
 		{"1,5G", "not a size"},
 		{"4611686018427387905", "too large"},
 		{"4194305TiB", "too large"},
-		{"4194303.99999999TiB", "too large"},
+		{"4194304.5TiB", "too large"},
 		{"99999999999999999999", "too large"},
 		{"99999999999999999999999999KB", "too large"},
 	}

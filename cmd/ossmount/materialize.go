@@ -144,13 +144,19 @@ func runMaterialize(cmd *cobra.Command, f *materializeFlags, source, dest string
 	if cacheDirFromMount != "" && !cmd.Flags().Changed("cache-dir") {
 		cacheOpts.Dir = cacheDirFromMount
 	}
+	// Bad client flags are usage errors even when the work ends up with
+	// another process; missing credentials matter only if it does not.
+	cfg, cfgErr := f.client.config(log)
+	var usage *usageError
+	if errors.As(cfgErr, &usage) {
+		return cfgErr
+	}
 	env := materialize.Env{
 		Cache: cacheOpts,
 		Log:   log,
 		Client: func() (*rangefetch.Client, error) {
-			cfg, err := f.client.config(log)
-			if err != nil {
-				return nil, err
+			if cfgErr != nil {
+				return nil, cfgErr
 			}
 			// Unless told otherwise, give every GET of every part in
 			// flight its own connection.
@@ -376,18 +382,16 @@ func (v *barView) finish(res materialize.Result, err error) {
 
 // plainView prints a line at most every second, and the last one.
 type plainView struct {
-	mu    sync.Mutex
-	w     io.Writer
-	name  string
-	at    time.Time
-	last  int64
-	total int64
+	mu   sync.Mutex
+	w    io.Writer
+	name string
+	at   time.Time
+	last int64
 }
 
 func (v *plainView) update(done, total int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.total = total
 	if done == v.last || (time.Since(v.at) < time.Second && done != total) {
 		return
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -46,7 +47,8 @@ OSS_SESSION_TOKEN, or from a file given with --credentials-file (mode 0600).`,
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
-	addBuiltinExamples(root)
+	root.SetHelpCommand(newHelpCommand())
+	addCompletionCommand(root)
 	return root
 }
 
@@ -62,23 +64,59 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 	return usagef("%s; see '%s --help'", msg, cmd.CommandPath())
 }
 
-// addBuiltinExamples creates cobra's own help and completion commands now,
-// rather than when the root executes, so that their help shows examples
-// like every other subcommand's.
-func addBuiltinExamples(root *cobra.Command) {
-	root.InitDefaultHelpCmd()
+// newHelpCommand replaces cobra's help command, which answers an unknown
+// topic with exit status 0, by one for which that is a usage error.
+func newHelpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  ossmount help materialize\n  ossmount help cache clear",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usagef("no help topic %q; see 'ossmount --help'", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag() // list --help as "cmd --help" would
+			return cmd.Help()
+		},
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					names = append(names, sub.Name()+"\t"+sub.Short)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+}
+
+// addCompletionCommand creates cobra's completion command now, rather than
+// when the root executes, so that its help shows examples like every other
+// subcommand's.
+func addCompletionCommand(root *cobra.Command) {
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
-		switch c.Name() {
-		case "help":
-			c.Example = "  ossmount help materialize\n  ossmount help cache clear"
-		case "completion":
-			c.Example = "  source <(ossmount completion bash)\n  ossmount completion zsh > \"${fpath[1]}/_ossmount\""
-			for _, shell := range c.Commands() {
-				shell.Example = completionExamples[shell.Name()]
-			}
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = completionExamples["bash"]
+		for _, shell := range c.Commands() {
+			shell.Example = completionExamples[shell.Name()]
 		}
 	}
+}
+
+// completionExamples show how to load each shell's completion script.
+var completionExamples = map[string]string{
+	"bash":       "  source <(ossmount completion bash)\n  ossmount completion bash > /etc/bash_completion.d/ossmount",
+	"zsh":        "  ossmount completion zsh > \"${fpath[1]}/_ossmount\"",
+	"fish":       "  ossmount completion fish > ~/.config/fish/completions/ossmount.fish",
+	"powershell": "  ossmount completion powershell | Out-String | Invoke-Expression",
 }
 
 // subcommands lists the constructors of the subcommands defined in other
@@ -124,12 +162,4 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// completionExamples show how to load each shell's completion script.
-var completionExamples = map[string]string{
-	"bash":       "  source <(ossmount completion bash)\n  ossmount completion bash > /etc/bash_completion.d/ossmount",
-	"zsh":        "  ossmount completion zsh > \"${fpath[1]}/_ossmount\"",
-	"fish":       "  ossmount completion fish > ~/.config/fish/completions/ossmount.fish",
-	"powershell": "  ossmount completion powershell | Out-String | Invoke-Expression",
 }

@@ -54,6 +54,9 @@ func TestServeHelp(t *testing.T) {
 	if err != nil || code != 0 {
 		t.Fatalf("serve --help: %v (exit %d)", err, code)
 	}
+	if viaHelp, _, _, _ := execute(t, "help", "serve"); viaHelp != out {
+		t.Errorf("'help serve' differs from 'serve --help':\n%s", viaHelp)
+	}
 	for _, want := range []string{"Examples:", "ossmount serve --root", "--anonymous", "--addr", "--latency",
 		"--bandwidth", "--slowdown", "--cut-body", "--flip-byte", "--wrong-crc", "/-/stats", "OSS_ACCESS_KEY_ID"} {
 		if !strings.Contains(out, want) {
@@ -89,6 +92,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"serv"}, `did you mean "serve"`},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
 		{[]string{"version", "extra"}, "takes no arguments"},
+		{[]string{"help", "nonsense"}, `no help topic "nonsense"`},
 		{[]string{"serve", "--bogus"}, "unknown flag: --bogus (see 'ossmount serve --help')"},
 		{[]string{"serve", "extra", "--root", dir}, "takes no arguments"},
 		{[]string{"serve"}, "serve needs --root DIR"},

@@ -185,3 +185,29 @@ func TestStats(t *testing.T) {
 		t.Errorf("after reset: %+v", st)
 	}
 }
+
+// TestBodyBytesCountedBeforeTheClientHasThem: once a client has read a
+// body, Stats already counts all of it, so tests can compare at once
+// instead of polling. Large bodies are written straight to the socket,
+// where the client can finish reading before the handler's Write returns.
+func TestBodyBytesCountedBeforeTheClientHasThem(t *testing.T) {
+	r, mem, b := startWith(t, signings[0], "bkt")
+	data := randomBytes(600<<10+7, 9)
+	mem.Put("bkt", "k", data)
+	var want int64
+	for i := range 50 {
+		rc, err := b.GetObject("k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n != int64(len(data)) {
+			t.Fatalf("GET %d: %d bytes, %v", i, n, err)
+		}
+		want += n
+		if got := r.Stats().BodyBytes; got != want {
+			t.Fatalf("after GET %d the client has %d bytes and the server counts %d", i, want, got)
+		}
+	}
+}

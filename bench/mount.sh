@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# mount.sh: how fast a large object reads through "ossmount mount", cold
+# (nothing cached) and warm (after a remount, page cache dropped), next to a
+# plain read of a local file holding the same bytes and the aliyun SDK's
+# DownloadFile (16 routines, 8 MiB parts, checkpoint on), all against one
+# local OSS server ("ossmount serve") shaped to 15 ms to first byte and
+# 32 MiB/s per response. Also reports the peak RSS (VmHWM) of the mount
+# process while it reads the object cold. Prints a Markdown table.
+#
+# Run as root (drop_caches, FUSE passthrough). Environment:
+#   OSSMOUNT_BENCH_MB    object size in MiB (default 1024)
+#   OSSMOUNT_BENCH_DIR   where the cache, the mount point and the download
+#                        live (default /dev/shm, else a temporary directory)
+#   OSSMOUNT_BENCH_CONNS connections of the mount (--max-parallel, default 16)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size_mb=${OSSMOUNT_BENCH_MB:-1024}
+conns=${OSSMOUNT_BENCH_CONNS:-16}
+base=${OSSMOUNT_BENCH_DIR:-}
+if [ -z "$base" ]; then
+	if [ -d /dev/shm ] && [ "$(df -Pm /dev/shm | awk 'NR==2 {print $4}')" -gt $((size_mb * 3)) ]; then
+		base=/dev/shm
+	else
+		base=${TMPDIR:-/tmp}
+	fi
+fi
+work=$(mktemp -d "$base/ossmount-bench.XXXXXX")
+data=$(mktemp -d "${TMPDIR:-/tmp}/ossmount-bench-data.XXXXXX")
+mnt=$work/mnt
+cache=$work/cache
+bin=$work/bin
+mkdir -p "$mnt" "$bin" "$data/bench"
+
+server_pid=
+cleanup() {
+	if mountpoint -q "$mnt" 2>/dev/null; then "$bin/ossmount" unmount --lazy "$mnt" >/dev/null 2>&1 || true; fi
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+	rm -rf "$work" "$data"
+}
+trap cleanup EXIT
+
+drop_caches() {
+	sync
+	if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+}
+
+# now prints the time in seconds with nanoseconds.
+now() { date +%s.%N; }
+
+echo "building..." >&2
+go build -o "$bin/ossmount" ./cmd/ossmount
+go build -o "$bin/sdkdownload" ./bench/sdkdownload
+
+echo "writing a ${size_mb} MiB object..." >&2
+head -c "$((size_mb * 1024 * 1024))" /dev/urandom >"$data/bench/big.bin"
+
+OSS_ACCESS_KEY_ID=bench
+OSS_ACCESS_KEY_SECRET=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export OSS_ACCESS_KEY_ID OSS_ACCESS_KEY_SECRET
+"$bin/ossmount" serve --root "$data" --addr 127.0.0.1:0 --latency 15ms --bandwidth 32MiB >"$work/serve.out" 2>"$work/serve.err" &
+server_pid=$!
+endpoint=
+for _ in $(seq 1 100); do
+	endpoint=$(grep -o 'http://[0-9.:]*' "$work/serve.out" | head -1 || true)
+	[ -n "$endpoint" ] && break
+	sleep 0.1
+done
+[ -n "$endpoint" ] || { cat "$work/serve.err" >&2; echo "mount.sh: server did not start" >&2; exit 1; }
+
+mount_bucket() {
+	"$bin/ossmount" mount --endpoint "$endpoint" --region cn-hangzhou --cache-dir "$cache" \
+		--max-parallel "$conns" oss://bench "$mnt" | sed -n 's/.*(pid \([0-9]*\),.*/\1/p'
+}
+
+# timed_cat FILE prints the seconds "cat FILE > /dev/null" takes.
+timed_cat() {
+	local t0 t1
+	t0=$(now)
+	cat "$1" >/dev/null
+	t1=$(now)
+	echo "$t1 - $t0" | bc -l
+}
+
+echo "cold read through the mount..." >&2
+pid=$(mount_bucket)
+drop_caches
+cold=$(timed_cat "$mnt/big.bin")
+hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+"$bin/ossmount" unmount "$mnt" >/dev/null
+
+echo "warm read after a remount..." >&2
+pid=$(mount_bucket)
+drop_caches
+warm=$(timed_cat "$mnt/big.bin")
+cmp "$mnt/big.bin" "$data/bench/big.bin" || { echo "mount.sh: the mount returned wrong bytes" >&2; exit 1; }
+"$bin/ossmount" unmount "$mnt" >/dev/null
+
+echo "local file read..." >&2
+local_file=$(find "$cache/data" -type f -size "$((size_mb * 1024 * 1024))c" | head -1)
+[ -n "$local_file" ] || { echo "mount.sh: no complete data file in the cache" >&2; exit 1; }
+drop_caches
+local_read=$(timed_cat "$local_file")
+
+echo "SDK DownloadFile..." >&2
+sdk=$("$bin/sdkdownload" -endpoint "$endpoint" -bucket bench -key big.bin -dest "$work/download.bin" -routines 16 -part-size $((8 << 20)))
+cmp "$work/download.bin" "$data/bench/big.bin" || { echo "mount.sh: DownloadFile returned wrong bytes" >&2; exit 1; }
+
+fs_type=$(df -PT "$work" | awk 'NR==2 {print $2}')
+awk -v size="$size_mb" -v cold="$cold" -v warm="$warm" -v loc="$local_read" -v sdk="$sdk" \
+	-v hwm="$hwm_kb" -v conns="$conns" -v fs="$fs_type" -v pt="$( [ "$(id -u)" = 0 ] && echo yes || echo no)" 'BEGIN {
+	mib = size
+	printf "Object %d MiB; server: 15 ms to first byte, 32 MiB/s per response; mount --max-parallel %d; cache on %s; root: %s\n\n", size, conns, fs, pt
+	print "| read | time (s) | MiB/s | ratio |"
+	print "|---|---:|---:|---:|"
+	printf "| SDK DownloadFile (16 routines, 8 MiB parts) | %.3f | %.1f | 1.00x (baseline) |\n", sdk, mib / sdk
+	printf "| cold cat through the mount | %.3f | %.1f | %.2fx DownloadFile |\n", cold, mib / cold, sdk / cold
+	printf "| local file (the cache data file), page cache dropped | %.3f | %.1f | 1.00x (baseline) |\n", loc, mib / loc
+	printf "| warm cat after remount, page cache dropped | %.3f | %.1f | %.2fx local file |\n", warm, mib / warm, loc / warm
+	printf "\nPeak RSS of the mount process (VmHWM) during the cold read: %.1f MiB\n\n", hwm / 1024
+	c = sdk / cold; w = loc / warm
+	printf "cold >= 1.2x DownloadFile: %.2fx: %s\n", c, (c >= 1.2 ? "met" : "NOT met")
+	printf "warm >= 0.95x local file: %.2fx: %s\n", w, (w >= 0.95 ? "met" : "NOT met")
+	printf "peak RSS <= 200 MiB: %.1f MiB: %s\n", hwm / 1024, (hwm / 1024 <= 200 ? "met" : "NOT met")
+}'
