@@ -195,7 +195,7 @@ func TestBodyBytesCountedBeforeTheClientHasThem(t *testing.T) {
 	data := randomBytes(600<<10+7, 9)
 	mem.Put("bkt", "k", data)
 	var want int64
-	for i := range 50 {
+	for i := range 20 {
 		rc, err := b.GetObject("k")
 		if err != nil {
 			t.Fatal(err)
