@@ -57,8 +57,9 @@ type Cache struct {
 	warnings sync.Map // warning kind -> struct{}: each is logged once
 
 	// Test hooks.
-	writeAt func(f *os.File, p []byte, off int64) (int, error)
-	statfs  func(path string, st *unix.Statfs_t) error
+	createFile func(path string, size int64) (*os.File, uint64, error)
+	writeAt    func(f *os.File, p []byte, off int64) (int, error)
+	statfs     func(path string, st *unix.Statfs_t) error
 }
 
 // Open opens (creating if needed) the cache directory opts.Dir and becomes
@@ -93,6 +94,7 @@ func Open(opts Options, src Source) (*Cache, error) {
 		pending:       semaphore.NewWeighted(pendingCommitBytes),
 		versions:      make(map[vid]*version),
 		usage:         make(map[vid]int64),
+		createFile:    createDataFile,
 		writeAt:       func(f *os.File, p []byte, off int64) (int, error) { return f.WriteAt(p, off) },
 		statfs:        unix.Statfs,
 	}

@@ -45,14 +45,28 @@
 // # The invariant
 //
 // A block is recorded present only after its bytes are durable: pwrite, then
-// fdatasync of the data file, then the badger write (see committer.go). So
-// after a crash or power cut every block the index calls present holds the
-// right bytes; at worst some durable blocks are not recorded and are fetched
-// again. Badger itself is not synced per write: losing its tail on a power
-// cut only forgets blocks, which is safe. Present blocks are still checked
-// against their CRC64 the first time they are read after a version is
-// loaded (and by Verify), so a block damaged on disk is dropped and fetched
-// again rather than returned.
+// fdatasync of the data file, then the badger write (committer.go), batched
+// so one fdatasync per touched file and one WriteBatch serve every block
+// written meanwhile. So after a crash or power cut every block the index
+// calls present holds the right bytes; at worst some durable blocks are not
+// recorded and are fetched again. Badger itself is not synced per write:
+// losing its tail on a power cut only forgets blocks, which is safe.
+//
+// Reads never wait for the disk: a block is served from the fetch's memory
+// buffer as soon as all its bytes arrived and its CRC is computed, and from
+// the data file (page cache) once written, while the committer makes it
+// durable behind them. A fetch is shared by every reader of its blocks
+// (flight.go), so a block is fetched once however many readers want it.
+//
+// Present blocks are checked against their CRC64 the first time they are
+// read after a version is loaded (and by Verify), so a block damaged on
+// disk is dropped and fetched again rather than returned. Dropping punches
+// a hole; a complete version is first recorded incomplete (and synced), so
+// a complete version is never one with holes.
+//
+// If the cache cannot store (disk full, read-only, over its cap with
+// everything pinned), reads are still served from the fetched bytes and a
+// warning is logged once.
 //
 // # Ownership
 //

@@ -30,11 +30,10 @@ func (c *Cache) limit(used int64) int64 {
 // unpinned versions if needed. It fails with errCacheFull if the space
 // cannot be found.
 func (c *Cache) admit(id vid, n int64) error {
-	select {
-	case <-c.scanDone: // until then the usage is not known
-	case <-c.ctx.Done():
-		return ErrClosed
-	}
+	// Until the startup scan is done the usage is not known. The scan ends
+	// promptly on Close too, so blocks fetched just before Close are still
+	// stored.
+	<-c.scanDone
 	c.spaceMu.Lock()
 	defer c.spaceMu.Unlock()
 	c.mu.Lock()

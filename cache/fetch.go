@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -11,7 +12,9 @@ import (
 
 // ensure starts fetches for the blocks in [first, last] of v that are
 // neither present nor already being fetched, in runs of at most maxRun
-// blocks (one GET each).
+// blocks (one GET each), and at most maxRunsPerEnsure runs at a time so a
+// huge read does not allocate buffers for all of it at once: readers call
+// it again as they get to blocks without a fetch.
 func (c *Cache) ensure(v *version, first, last int64) error {
 	if c.src == nil {
 		v.mu.Lock()
@@ -30,7 +33,7 @@ func (c *Cache) ensure(v *version, first, last int64) error {
 	}
 	var started []*flight
 	v.mu.Lock()
-	for b := first; b <= last; {
+	for b := first; b <= last && len(started) < maxRunsPerEnsure; {
 		if v.present.has(b) || v.flights[b] != nil {
 			b++
 			continue
@@ -53,6 +56,9 @@ func (c *Cache) ensure(v *version, first, last int64) error {
 	}
 	return nil
 }
+
+// maxRunsPerEnsure bounds the fetches one call of ensure starts.
+const maxRunsPerEnsure = 16
 
 // runFlight performs the GET of one flight. It runs under the Cache's
 // context, not a reader's: other readers may be waiting for the same
@@ -119,6 +125,10 @@ func (c *Cache) blockArrived(fl *flight, b int64) {
 // I/O error) the readers already have it; it just stays missing.
 func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
 	v := fl.v
+	if v.uncached {
+		c.notStored(fl, b, errors.New("the cache cannot hold this object"))
+		return
+	}
 	size := int64(len(data))
 	alloc := c.allocSize(size)
 	if err := c.admit(v.id, alloc); err != nil {
@@ -126,10 +136,12 @@ func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
 		return
 	}
 	// Bound the bytes written but not yet recorded, so that a slow disk
-	// slows fetches down rather than piling up dirty pages.
-	if err := c.pending.Acquire(c.ctx, c.pendingWeight(size)); err != nil {
+	// slows fetches down rather than piling up dirty pages. Not cancelled
+	// by Close: the committer runs until every fetch has ended, and bytes
+	// already fetched are worth keeping.
+	if err := c.pending.Acquire(context.Background(), c.pendingWeight(size)); err != nil {
 		c.addUsage(v.id, -alloc)
-		c.notStored(fl, b, ErrClosed)
+		c.notStored(fl, b, err)
 		return
 	}
 	if _, err := c.writeAt(v.file, data, b*v.bs); err != nil {

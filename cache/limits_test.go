@@ -208,3 +208,31 @@ func TestFullTmpfsServesReads(t *testing.T) {
 		t.Fatalf("cache left only %.1f%% free", free*100)
 	}
 }
+
+func TestUnwritableCacheServesReads(t *testing.T) {
+	src := newMemSource(testBS)
+	info := src.put("bkt", "obj", 3*testBS+7, true)
+	o := src.object(info.Ref())
+	log, logs := testLogger(t)
+	c := openTest(t, t.TempDir(), testBS, src, func(o *Options) { o.Logger = log })
+	c.createFile = func(string, int64) (*os.File, uint64, error) { return nil, 0, syscall.EROFS }
+	for range 2 {
+		h := openHandle(t, c, info)
+		readCheck(t, h, o, 0, info.Size)
+		readCheck(t, h, o, testBS-5, 10)
+		if err := h.FetchAll(context.Background(), 2, nil); !errors.Is(err, ErrNotStored) {
+			t.Fatalf("FetchAll into an unwritable cache: %v", err)
+		}
+		if err := h.VerifyComplete(context.Background()); !errors.Is(err, ErrNotStored) {
+			t.Fatalf("VerifyComplete: %v", err)
+		}
+		if _, err := h.DataPath(); !errors.Is(err, ErrIncomplete) {
+			t.Fatalf("DataPath: %v", err)
+		}
+		h.Close()
+	}
+	if n := strings.Count(logs.String(), "cannot write to the cache"); n != 1 {
+		t.Fatalf("warning logged %d times:\n%s", n, logs)
+	}
+	waitFor(t, "the version to unload", func() bool { return c.Stats().Entries == 0 })
+}

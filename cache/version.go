@@ -30,7 +30,8 @@ type version struct {
 	stale   bool // superseded or cleared: remove when unloaded
 	touched bool // pinned by a user Handle: record the access when unloaded
 
-	file *os.File // set once loaded; closed when unloaded
+	file     *os.File // set once loaded; closed when unloaded; nil if uncached
+	uncached bool     // the cache cannot hold this version: reads bypass it
 
 	detached atomic.Bool // the data file was given away (Handle.Detach)
 
@@ -194,9 +195,9 @@ func (c *Cache) load(v *version, info rangefetch.ObjectInfo, internal bool) erro
 		if err := c.ix.deleteAllBlocks(v.id); err != nil {
 			return fmt.Errorf("cache index: %w", err)
 		}
-		f, ino, err := createDataFile(v.path, info.Size)
+		f, ino, err := c.createFile(v.path, info.Size)
 		if err != nil {
-			return fmt.Errorf("create cache data file: %w", err)
+			return c.loadUncached(v, info, err)
 		}
 		v.file = f
 		_, alloc, _ = fileInfo(f)
@@ -217,12 +218,31 @@ func (c *Cache) load(v *version, info rangefetch.ObjectInfo, internal bool) erro
 	if !internal {
 		m.Access = uniqueNow(oldAccess)
 		if err := c.ix.putMeta(v.id, m, oldAccess, true); err != nil {
-			v.file.Close()
-			return fmt.Errorf("cache index: %w", err)
+			if !valid {
+				v.file.Close()
+				os.Remove(v.path)
+				return c.loadUncached(v, info, err)
+			}
+			// The blocks already cached can still be served.
+			c.warnOnce("index", "cache: cannot write to the cache index", "dir", c.dir, "err", err)
 		}
 	}
 	v.m = m
 	c.setUsage(v.id, alloc)
+	return nil
+}
+
+// loadUncached sets v up to serve reads without storing anything, because
+// the cache cannot hold it (disk full, read-only, index unwritable): reads
+// are fetched and served from memory, as if every block were evicted at
+// once.
+func (c *Cache) loadUncached(v *version, info rangefetch.ObjectInfo, cause error) error {
+	c.warnOnce("write", "cache: cannot write to the cache; serving reads without caching them",
+		"dir", c.dir, "err", cause)
+	v.uncached = true
+	v.file = nil
+	v.present, v.verified, v.crcs = newBitset(v.nblocks), newBitset(v.nblocks), make([]uint64, v.nblocks)
+	v.m = meta{Bucket: info.Bucket, Key: info.Key, ETag: info.ETag, Size: info.Size, CRC64: info.CRC64, HasCRC64: info.HasCRC64}
 	return nil
 }
 
@@ -304,6 +324,15 @@ func (c *Cache) maybeUnload(v *version) {
 	stale, touched := v.stale, v.touched
 	c.mu.Unlock()
 
+	if v.uncached {
+		c.mu.Lock()
+		delete(c.versions, v.id)
+		busy := v.busy
+		v.busy = nil
+		c.mu.Unlock()
+		close(busy)
+		return
+	}
 	_, alloc, statErr := fileInfo(v.file)
 	v.file.Close()
 	if stale {
