@@ -635,6 +635,11 @@ func TestConcurrentReadersFetchersAndDrops(t *testing.T) {
 						}
 					case r == 1 && drops:
 						h.DropBlocks(off / testBS)
+					case r == 3 && rng.IntN(8) == 0:
+						if err := h.FetchAllWith(ctx, FetchOptions{Workers: 3, RunBytes: 5 * testBS}); err != nil {
+							errs <- err
+							return
+						}
 					case r == 2 && drops && w == 0:
 						h.DropAll()
 					default:

@@ -118,6 +118,9 @@ func (c *Cache) commit(batch []commitItem) {
 		if !ok[i] && !stale[i] {
 			fb.stored = fmt.Errorf("%w: block %d was not recorded", ErrNotStored, it.block)
 		}
+		if st := it.fl.stream; ok[i] && st != nil && st.recorded != nil {
+			st.recorded.add(it.size)
+		}
 		close(fb.settled)
 		c.pending.Release(c.pendingWeight(it.size))
 	}

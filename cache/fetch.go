@@ -67,7 +67,7 @@ const maxRunsPerEnsure = 16
 func (c *Cache) runFlight(fl *flight) {
 	defer c.flights.Done()
 	v := fl.v
-	err := c.src.ReadRange(c.ctx, v.ref, fl.off, int64(len(fl.buf)), fl)
+	err := c.src.ReadRange(c.ctx, v.ref, fl.off, fl.n, fl)
 	if err == nil {
 		err = fl.finish()
 	}

@@ -12,16 +12,26 @@ import (
 // flight is one GET of a run of consecutive missing blocks. While it is
 // registered in version.flights, every reader of those blocks waits on it
 // instead of fetching again, so a block is fetched once however many readers
-// want it. A block is served from the flight's buffer as soon as all its
-// bytes arrived and its CRC is computed, long before it is durable on disk.
+// want it.
+//
+// A buffered flight (readers' fetches, ensure) receives the run into a
+// buffer and serves each block from it as soon as all its bytes arrived and
+// its CRC is computed, long before it is durable on disk. A streaming
+// flight (FetchAllWith, stream.go) has no buffer: the body goes straight
+// into the data file, and readers read a block from the file once it
+// arrived.
 type flight struct {
 	c     *Cache
 	v     *version
 	first int64 // first block
 	off   int64 // object offset of the first block
+	n     int64 // bytes of the run
 	buf   []byte
-	bufp  *[]byte // buf's recyclable backing array
+	bufp  *[]byte // buf's recyclable backing array; nil for a streaming flight
 	gen   uint64  // version.gen when the flight started
+
+	// stream is the state of a streaming flight, nil for a buffered one.
+	stream *streamState
 
 	blocks []flightBlock
 
@@ -58,6 +68,7 @@ func newFlight(c *Cache, v *version, first, last int64) *flight {
 		blocks: make([]flightBlock, last-first+1),
 	}
 	fl.buf = (*fl.bufp)[:end-off]
+	fl.n = end - off
 	fl.refs.Store(int32(len(fl.blocks)) + 1)
 	for i := range fl.blocks {
 		fl.blocks[i].done = make(chan struct{})
@@ -68,7 +79,7 @@ func newFlight(c *Cache, v *version, first, last int64) *flight {
 
 // unref drops one reference to the buffer, recycling it after the last.
 func (fl *flight) unref() {
-	if fl.refs.Add(-1) == 0 {
+	if fl.refs.Add(-1) == 0 && fl.bufp != nil {
 		putRunBuf(fl.bufp)
 	}
 }
@@ -101,6 +112,9 @@ func (fl *flight) data(b int64) []byte {
 // already complete are ignored (a resumed body may repeat them, and readers
 // may be copying them).
 func (fl *flight) WriteAt(p []byte, off int64) (int, error) {
+	if fl.stream != nil {
+		return fl.streamWrite(p, off)
+	}
 	n := len(p)
 	rel := off - fl.off
 	if rel < 0 || rel+int64(n) > int64(len(fl.buf)) {
@@ -148,7 +162,7 @@ func (fl *flight) finish() error {
 	if fl.next == len(fl.blocks) {
 		return nil
 	}
-	return fmt.Errorf("cache: fetch of %d bytes at %d returned early: %w", len(fl.buf), fl.off, io.ErrUnexpectedEOF)
+	return fmt.Errorf("cache: fetch of %d bytes at %d returned early: %w", fl.n, fl.off, io.ErrUnexpectedEOF)
 }
 
 // addRange inserts r into a sorted, merged list of ranges.

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -13,9 +14,10 @@ import (
 // Handle is a pinned object version: while it is open, eviction leaves the
 // version alone. It is safe for concurrent use. Close it when done.
 type Handle struct {
-	c      *Cache
-	v      *version
-	closed atomic.Bool
+	c        *Cache
+	v        *version
+	closed   atomic.Bool
+	replaced *ReplacedVersion
 }
 
 // Info describes the version, with the CRC64 if any opener knew it.
@@ -136,6 +138,15 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 			case <-ctx.Done():
 				fl.unref()
 				return 0, ctx.Err()
+			}
+			if fl.stream != nil || errors.Is(fb.err, errAbandoned) {
+				// A streaming flight's block is read from the file once it
+				// arrived; an abandoned block is fetched again.
+				fl.unref()
+				if fb.err != nil && !errors.Is(fb.err, errAbandoned) {
+					return 0, fb.err
+				}
+				continue
 			}
 			if fb.err != nil {
 				fl.unref()

@@ -35,6 +35,10 @@ type version struct {
 
 	detached atomic.Bool // the data file was given away (Handle.Detach)
 
+	// replaced describes the older version of the key that loading this
+	// one dropped; set by load, read by the Open that loaded it.
+	replaced *ReplacedVersion
+
 	// fileMu is held shared while reading present blocks from the file and
 	// exclusively while dropping blocks, so that no reader sees a block
 	// whose hole is being punched.
@@ -66,29 +70,34 @@ func (c *Cache) Open(ctx context.Context, info rangefetch.ObjectInfo) (*Handle, 
 		return nil, fmt.Errorf("cache open: incomplete object info (bucket %q, key %q, ETag %q, size %d)",
 			info.Bucket, info.Key, info.ETag, info.Size)
 	}
-	v, err := c.pin(ctx, info, false)
+	v, loaded, err := c.pin(ctx, info, false)
 	if err != nil {
 		return nil, err
 	}
-	return &Handle{c: c, v: v}, nil
+	h := &Handle{c: c, v: v}
+	if loaded {
+		h.replaced = v.replaced
+	}
+	return h, nil
 }
 
 var errVersionGone = errors.New("cached version no longer exists")
 
-// pin loads (if needed) and pins a version. internal pins (Verify) only
-// look at versions the index already has and leave recency alone.
-func (c *Cache) pin(ctx context.Context, info rangefetch.ObjectInfo, internal bool) (*version, error) {
+// pin loads (if needed) and pins a version; loaded reports whether this
+// call loaded it. internal pins (Verify) only look at versions the index
+// already has and leave recency alone.
+func (c *Cache) pin(ctx context.Context, info rangefetch.ObjectInfo, internal bool) (v *version, loaded bool, err error) {
 	id := versionID(info.Bucket, info.Key, info.ETag)
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		c.mu.Lock()
 		if c.closed.Load() {
 			c.mu.Unlock()
-			return nil, ErrClosed
+			return nil, false, ErrClosed
 		}
-		v := c.versions[id]
+		v = c.versions[id]
 		if v != nil && v.busy != nil {
 			busy := v.busy
 			c.mu.Unlock()
@@ -96,26 +105,26 @@ func (c *Cache) pin(ctx context.Context, info rangefetch.ObjectInfo, internal bo
 			case <-busy:
 				continue
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, false, ctx.Err()
 			}
 		}
 		if v != nil {
 			if v.size != info.Size {
 				c.mu.Unlock()
-				return nil, fmt.Errorf("cache open oss://%s/%s: size %d differs from the cached version's %d with the same ETag",
+				return nil, false, fmt.Errorf("cache open oss://%s/%s: size %d differs from the cached version's %d with the same ETag",
 					info.Bucket, info.Key, info.Size, v.size)
 			}
 			v.pins++
 			v.touched = v.touched || !internal
 			c.mu.Unlock()
 			c.learnCRC(v, info)
-			return v, nil
+			return v, false, nil
 		}
 		v = &version{id: id, busy: make(chan struct{})}
 		c.versions[id] = v
 		c.mu.Unlock()
 
-		err := c.load(v, info, internal)
+		err = c.load(v, info, internal)
 
 		c.mu.Lock()
 		busy := v.busy
@@ -130,9 +139,9 @@ func (c *Cache) pin(ctx context.Context, info rangefetch.ObjectInfo, internal bo
 		c.mu.Unlock()
 		close(busy)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return v, nil
+		return v, true, nil
 	}
 }
 
@@ -152,6 +161,7 @@ func (c *Cache) load(v *version, info rangefetch.ObjectInfo, internal bool) erro
 			return fmt.Errorf("cache index: %w", err)
 		}
 		if found && cur != v.id {
+			v.replaced = c.describeVersion(cur)
 			c.supersede(cur)
 		}
 	}

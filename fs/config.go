@@ -50,8 +50,11 @@ type Config struct {
 	// ReadAhead is the largest prefetch window of a sequential reader.
 	// Default 64 MiB.
 	ReadAhead int64
+	// KernelReadAhead is the kernel's read-ahead for the mount (as root).
+	// Default 4 MiB.
+	KernelReadAhead int64
 	// FetchMemory bounds the prefetched bytes of all open files held in
-	// memory until the cache has written them durably. Default 64 MiB.
+	// memory until the cache has written them durably. Default 96 MiB.
 	FetchMemory int64
 	// RequestTimeout bounds each FUSE operation that talks to OSS, so that
 	// nothing waits without end. Default 5 minutes.
@@ -69,11 +72,12 @@ type Config struct {
 }
 
 const (
-	defaultTTL            = 60 * time.Second
-	defaultMaxParallel    = 16
-	defaultReadAhead      = 64 << 20
-	defaultFetchMemory    = 64 << 20
-	defaultRequestTimeout = 5 * time.Minute
+	defaultTTL             = 60 * time.Second
+	defaultMaxParallel     = 16
+	defaultReadAhead       = 64 << 20
+	defaultFetchMemory     = 96 << 20
+	defaultKernelReadAhead = 4 << 20
+	defaultRequestTimeout  = 5 * time.Minute
 )
 
 // withDefaults validates c and fills in the defaults.
@@ -114,6 +118,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReadAhead <= 0 {
 		c.ReadAhead = defaultReadAhead
+	}
+	if c.KernelReadAhead <= 0 {
+		c.KernelReadAhead = defaultKernelReadAhead
 	}
 	if c.FetchMemory <= 0 {
 		c.FetchMemory = defaultFetchMemory

@@ -101,12 +101,11 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	}
 	ctx, cancel := f.requestContext(ctx)
 	defer cancel()
-	if h.size <= smallObject && !h.wholeFetched.Load() {
-		if err := h.ch.Fetch(ctx, 0, h.size); err == nil {
-			h.wholeFetched.Store(true)
-		}
-	}
-	if end := h.ra.observe(off, int64(n)); end > off+int64(n) {
+	if h.size <= smallObject && h.wholeFetched.CompareAndSwap(false, true) {
+		// One GET for the whole object; the read below waits for its
+		// bytes to arrive, not for them to be written to disk.
+		_ = h.ch.Fetch(cancelledCtx, 0, h.size)
+	} else if end := h.ra.observe(off, int64(n)); end > off+int64(n) {
 		_ = h.ch.Fetch(cancelledCtx, off, end-off) // start, do not wait
 	}
 	got, err := h.ch.ReadAt(ctx, dest[:n], off)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +86,7 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 		return nil, explainMountError(mp, err)
 	}
 	s := &Server{fsys: fsys, fuse: server, mountpoint: mp, served: make(chan struct{})}
+	setKernelReadahead(mp, cfg.KernelReadAhead, cfg.Logger)
 	go func() {
 		server.Wait()
 		close(s.served)
@@ -182,6 +184,25 @@ func (s *Server) shutdown() {
 		s.fsys.log.Info("unmounted", "mountpoint", s.mountpoint)
 	})
 }
+
+// setKernelReadahead sets the kernel's read-ahead of the mount (its
+// backing device's read_ahead_kb, 128 KiB by default). A sequential reader
+// is then served with READs of up to 1 MiB, several in flight, rather than
+// 128 KiB ones: far fewer round trips through this process. Random reads
+// are not affected: the kernel reads just what a lone small read asks for.
+// Only root may change it; otherwise the default stays.
+func setKernelReadahead(mp string, n int64, log *slog.Logger) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(mp, &st); err != nil {
+		return
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unixMajor(st.Dev), unixMinor(st.Dev))
+	if err := os.WriteFile(path, []byte(strconv.FormatInt(n>>10, 10)), 0); err != nil {
+		log.Debug("cannot set the kernel read-ahead", "path", path, "err", err)
+	}
+}
+
+func unixMajor(dev uint64) uint64 { return ((dev >> 8) & 0xfff) | ((dev >> 32) &^ 0xfff) }
 
 // abortConnection ends a FUSE connection through fusectl: every request
 // waiting on it fails and the server's device reads return ENODEV.

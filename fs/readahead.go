@@ -38,15 +38,19 @@ type readahead struct {
 	size     int64
 	maxWin   int64
 	maxConns int
+	// slack is how far from the run's end a read may start and still
+	// continue the run: the kernel's read-ahead sends several READs at
+	// once, which arrive in any order.
+	slack int64
 
 	mu       sync.Mutex
-	lastOff  int64 // offset of the latest read
 	next     int64 // furthest end of a read of the current sequential run
 	window   int64 // 0 while the reader looks random
 	grownAt  int64 // block index at which the window last grew
 	issued   int64 // prefetch was queued up to here
 	queue    []rangefetch.Range
-	running  int
+	running  int // workers
+	busy     int // workers with a chunk in hand
 	stopped  bool
 	inflight sync.WaitGroup // workers and settle waits
 }
@@ -59,14 +63,13 @@ func newReadahead(h *fileHandle) *readahead {
 		size:     h.size,
 		maxWin:   max(f.cfg.ReadAhead, f.blockSize),
 		maxConns: f.cfg.MaxParallelPerFile,
+		slack:    f.cfg.KernelReadAhead + 2*f.blockSize,
 	}
 }
 
 // observe is told about every read before it is served and returns how far
-// the reader's own fetch should reach. The kernel sends a sequential
-// reader's pages as several concurrent READs that may arrive slightly out
-// of order, so a read counts as sequential when it starts within a block
-// of where the run has got to.
+// the reader's own fetch should reach. A read continues the sequential run
+// when it starts near where the run has got to (see slack).
 func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -74,8 +77,7 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	if r.stopped {
 		return end
 	}
-	sequential := off >= r.lastOff-r.block && off <= r.next+r.block
-	r.lastOff = off
+	sequential := off >= r.next-r.slack && off <= r.next+r.slack
 	if !sequential {
 		// A jump: forget the run; what is queued for it is no longer
 		// wanted (what is in flight finishes into the cache).
@@ -103,10 +105,13 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 		start = rg.End()
 		r.issued = start
 	}
-	for r.running < r.maxConns && r.running < len(r.queue) {
+	// Enough workers for the queue, counting only those not busy with
+	// a chunk already.
+	for r.running < r.maxConns && r.running-r.busy < len(r.queue) {
 		r.running++
 		r.start(r.work)
 	}
+
 	// If the reader gets ahead of the workers, its own fetch takes a
 	// whole chunk rather than one block.
 	return min(max(end, alignDown(off, r.block)+chunk), r.size)
@@ -116,7 +121,7 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 // small (the first bytes come soon), the cache's longest GET once it is
 // large; r.mu is held.
 func (r *readahead) chunk() int64 {
-	return min(prefetchChunk, max(r.block, alignUp(r.window/int64(r.maxConns), r.block)))
+	return min(prefetchChunk, max(r.block, alignUp(r.window/int64(max(r.maxConns, 1)), r.block)))
 }
 
 // start runs fn in a goroutine owned by the handle (it ends with the
@@ -135,7 +140,6 @@ func (r *readahead) start(fn func()) {
 
 // work fetches queued chunks until the queue is empty or the handle ends.
 func (r *readahead) work() {
-	f := r.h.node.fsys
 	ctx := r.h.ctx
 	defer func() {
 		r.mu.Lock()
@@ -150,40 +154,55 @@ func (r *readahead) work() {
 		}
 		rg := r.queue[0]
 		r.queue = r.queue[1:]
+		r.busy++
 		r.mu.Unlock()
-
-		if err := f.unsettled.Acquire(ctx, rg.Len); err != nil {
-			return
-		}
-		if err := f.fetchSlots.Acquire(ctx, 1); err != nil {
-			f.unsettled.Release(rg.Len)
-			return
-		}
-		err := r.arrive(ctx, rg)
-		f.fetchSlots.Release(1)
-		if err != nil {
-			f.unsettled.Release(rg.Len)
-			if ctx.Err() == nil {
-				// The reader meets the same failure and reports it; the
-				// prefetch only stops, so it does not repeat a doomed
-				// request.
-				f.log.Debug("prefetch failed", "key", r.h.node.info.Key, "off", rg.Off, "err", err)
-				r.mu.Lock()
-				r.queue = r.queue[:0]
-				r.window = 0
-				r.mu.Unlock()
-			}
-			continue
-		}
+		ok := r.fetchChunk(ctx, rg)
 		r.mu.Lock()
-		if r.stopped {
-			r.mu.Unlock()
-			f.unsettled.Release(rg.Len)
+		r.busy--
+		r.mu.Unlock()
+		if !ok {
 			return
 		}
-		r.start(func() { r.settle(rg) })
-		r.mu.Unlock()
 	}
+}
+
+// fetchChunk fetches one chunk within the memory budget and the mount's
+// connection limit; once it has arrived, a settle goroutine returns its
+// bytes to the budget when they are durable. It reports false when the
+// handle is ending.
+func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
+	f := r.h.node.fsys
+	if err := f.unsettled.Acquire(ctx, rg.Len); err != nil {
+		return false
+	}
+	if err := f.fetchSlots.Acquire(ctx, 1); err != nil {
+		f.unsettled.Release(rg.Len)
+		return false
+	}
+	err := r.arrive(ctx, rg)
+	f.fetchSlots.Release(1)
+	if err != nil {
+		f.unsettled.Release(rg.Len)
+		if ctx.Err() != nil {
+			return false
+		}
+		// The reader meets the same failure and reports it; the prefetch
+		// only stops, so it does not repeat a doomed request.
+		f.log.Debug("prefetch failed", "key", r.h.node.info.Key, "off", rg.Off, "err", err)
+		r.mu.Lock()
+		r.queue = r.queue[:0]
+		r.window = 0
+		r.mu.Unlock()
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		f.unsettled.Release(rg.Len)
+		return false
+	}
+	r.start(func() { r.settle(rg) })
+	return true
 }
 
 // arrive starts the fetch of rg and waits until its bytes have arrived

@@ -54,6 +54,35 @@ func TestMaterializeSmallObjectTakesOneGET(t *testing.T) {
 	}
 }
 
+// The threshold, not a limit of the cache, decides: 9 MB under the
+// default 10MB threshold is one GET, however small the parts.
+func TestMaterializeUnderDefaultThresholdIsOneGET(t *testing.T) {
+	e := newMatEnv(t)
+	data := e.put("nine.bin", randomBytes(16, 9_000_000))
+	dest := e.dest("nine.bin")
+	if _, err := e.materialize(materialize.Request{Key: "nine.bin", Dest: dest, PartSize: mib}); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dest, data)
+	if st := e.srv.Stats(); st.Gets != 1 || st.BodyBytes != int64(len(data)) {
+		t.Errorf("%d GETs of %d bytes, want 1 of %d", st.Gets, st.BodyBytes, len(data))
+	}
+}
+
+// Above the threshold each GET fetches one part of --part-size bytes.
+func TestMaterializePartSizeIsTheGETSize(t *testing.T) {
+	e := newMatEnv(t)
+	data := e.put("parts.bin", randomBytes(17, 64*mib))
+	dest := e.dest("parts.bin")
+	if _, err := e.materialize(materialize.Request{Key: "parts.bin", Dest: dest, PartSize: 16 * mib}); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dest, data)
+	if st := e.srv.Stats(); st.Gets != 4 || st.BodyBytes != int64(len(data)) {
+		t.Errorf("%d GETs of %d bytes, want 4 of %d", st.Gets, st.BodyBytes, len(data))
+	}
+}
+
 func TestMaterializeEmptyObject(t *testing.T) {
 	e := newMatEnv(t)
 	e.put("empty", nil)
@@ -159,6 +188,10 @@ func TestMaterializeObjectReplacedBetweenRuns(t *testing.T) {
 	}
 	if res.ReusedBytes != 0 {
 		t.Errorf("reused %d bytes of another version", res.ReusedBytes)
+	}
+	want := "changed since the last run: discarding 6291456 cached bytes of the old version"
+	if n := strings.Count(strings.Join(res.Notes, "\n"), want); n != 1 {
+		t.Errorf("notes %q: want one saying %q", res.Notes, want)
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +40,9 @@ const (
 // SDK GETs. Each method runs $OSSMOUNT_BENCH_ROUNDS times (default 3,
 // interleaved) and reports the median time and the object bytes the server
 // sent for it. Run it with -benchtime 1x; bench/materialize.sh prints the
-// table.
+// table. $OSSMOUNT_BENCH_METHODS (comma-separated names) runs only those
+// methods, for profiling one at a time; $OSSMOUNT_BENCH_CPUPROFILE names a
+// file for a CPU profile of the timed rounds alone.
 func BenchmarkMaterialize(b *testing.B) {
 	size := int64(1024)
 	if s := os.Getenv("OSSMOUNT_BENCH_MB"); s != "" {
@@ -69,7 +73,7 @@ func BenchmarkMaterialize(b *testing.B) {
 		Credentials: rangefetch.Credentials{AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret,
 			SessionToken: creds.SessionToken},
 		// What the command gives its default threads and part size.
-		MaxConns: materialize.Connections(materialize.DefaultThreads, materialize.DefaultPartSize),
+		MaxConns: materialize.Connections(materialize.DefaultThreads),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -131,6 +135,11 @@ func BenchmarkMaterialize(b *testing.B) {
 		}},
 	}
 
+	if only := os.Getenv("OSSMOUNT_BENCH_METHODS"); only != "" {
+		// For profiling one method at a time.
+		keep := strings.Split(only, ",")
+		methods = slices.DeleteFunc(methods, func(m matBenchMethod) bool { return !slices.Contains(keep, m.name) })
+	}
 	// One untimed, checked run of each warms memory and connection pools.
 	for _, m := range methods {
 		dst := filepath.Join(dir, m.name+".out")
@@ -138,6 +147,18 @@ func BenchmarkMaterialize(b *testing.B) {
 			b.Fatalf("%s: %v", m.name, err)
 		}
 		matCheckFile(b, dst, data)
+	}
+	if path := os.Getenv("OSSMOUNT_BENCH_CPUPROFILE"); path != "" {
+		// The timed rounds only, without the setup's copies of the object.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	times := make([][]time.Duration, len(methods))
 	fetched := make([]int64, len(methods))
@@ -154,6 +175,7 @@ func BenchmarkMaterialize(b *testing.B) {
 			}
 			os.Remove(dst)
 			times[k] = append(times[k], d)
+			fmt.Fprintf(os.Stderr, "round %d: %s %.3f s\n", r+1, methods[k].name, d.Seconds())
 			fetched[k] = max(fetched[k], n)
 		}
 	}

@@ -204,3 +204,25 @@ func TestMaterializeCLIInterruptCleansUp(t *testing.T) {
 	assertMissing(t, dest)
 	assertNoTemps(t, e.outDir)
 }
+
+// A rerun after the object changed says that it drops the old blocks.
+func TestMaterializeCLIReportsObjectChanged(t *testing.T) {
+	e := newMatEnv(t)
+	e.put("chg.bin", randomBytes(34, 5*mib))
+	e.prefill("chg.bin", rangefetch.Range{Off: 0, Len: 2 * mib})
+	data := e.put("chg.bin", randomBytes(35, 5*mib))
+	dest := e.dest("chg.bin")
+	r := e.run("--progress=none", "oss://"+matBucket+"/chg.bin", dest)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	assertFile(t, dest, data)
+	want := "changed since the last run: discarding 2097152 cached bytes of the old version"
+	if n := strings.Count(r.stderr, want); n != 1 {
+		t.Errorf("stderr %q: want one line saying %q", r.stderr, want)
+	}
+	r = e.run("--progress=none", "oss://"+matBucket+"/chg.bin", e.dest("again.bin"))
+	if r.code != 0 || strings.Contains(r.stderr, "changed since") {
+		t.Errorf("unchanged object: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

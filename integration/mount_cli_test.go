@@ -102,6 +102,9 @@ func TestMountDemo(t *testing.T) {
 	mp := t.TempDir()
 	cmd := exec.Command(ossmountBinary(t), "demo", "--big-size", "4MiB", "--latency", "0", "--bandwidth", "0",
 		"--cache-dir", t.TempDir(), mp)
+	// The demo keeps its sample data in the temporary directory for the
+	// next run; this one's goes away with the test.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -71,6 +71,7 @@ type run struct {
 	req      Request
 	progress func(done, total int64)
 	notes    []string
+	attempt  int // 0, or 1 when the object was replaced during the run
 }
 
 func (r *run) note(format string, args ...any) {
@@ -82,6 +83,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	for attempt := 0; ; attempt++ {
+		r.attempt = attempt
 		info, err := r.client.Stat(ctx, r.req.Bucket, r.req.Key)
 		if err != nil {
 			return Result{}, err
@@ -146,12 +148,17 @@ func (r *run) version(ctx context.Context, info rangefetch.ObjectInfo) (Result, 
 		return res, cacheError("open the cache entry", err)
 	}
 	defer h.Close()
+	if old, ok := h.Replaced(); ok && r.attempt == 0 {
+		// A restart during the run says so itself.
+		r.note("%s changed since the last run: discarding %d cached bytes of the old version (ETag %s)",
+			r.req.source(), old.CachedBytes, old.ETag)
+	}
 
 	total := info.Size
 	r.progress(0, total)
 	p, led, err := prepared.do(ctx, jobKey{versionKey: key, verify: r.req.Verify}, r.progress,
 		func(ctx context.Context, report func(done, total int64)) (preparation, error) {
-			return prepare(ctx, h, info, r.req, r.c.BlockSize(), report)
+			return prepare(ctx, h, info, r.req, report)
 		})
 	res.ReusedBytes, res.FetchedBytes = p.reused, p.fetched
 	res.Verified, res.Refetched, res.Shared = p.verified, p.refetched, !led

@@ -1,25 +1,22 @@
 package materialize
 
-import "github.com/ossmount/ossmount/rangefetch"
+import (
+	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/rangefetch"
+)
 
-// planParts cuts the missing ranges of an object into the requests that
-// workers send. Each part is a run of consecutive missing blocks of at most
-// partSize bytes (rounded up to whole blocks, so that no block is shared by
-// two parts and fetched twice), except that a small object's missing
-// ranges are not cut at all: one GET is cheaper than several when the
-// transfer is short next to the round trip.
-func planParts(missing []rangefetch.Range, size, partSize, blockSize, multigetThreshold int64) []rangefetch.Range {
-	if size < multigetThreshold {
-		return append([]rangefetch.Range(nil), missing...)
+// planFetch chooses how the cache fetches what a version lacks. An object
+// smaller than the multiget threshold is fetched with one GET (one per
+// hole, when parts of it are cached already): for a short transfer one
+// request is cheaper than several. A larger one is fetched by Threads
+// workers, each taking the next run of up to PartSize bytes of missing
+// blocks (the cache rounds it up to whole blocks, so no block is fetched by
+// two GETs) and starting the next as soon as one ends.
+func planFetch(size int64, req Request) cache.FetchOptions {
+	if size < req.MultigetThreshold {
+		return cache.FetchOptions{Workers: req.Threads, RunBytes: max(size, 1)}
 	}
-	if blockSize > 0 && partSize%blockSize != 0 {
-		partSize += blockSize - partSize%blockSize
-	}
-	var parts []rangefetch.Range
-	for _, m := range missing {
-		parts = append(parts, rangefetch.SplitRanges(m.Off, m.Len, partSize)...)
-	}
-	return parts
+	return cache.FetchOptions{Workers: req.Threads, RunBytes: req.PartSize}
 }
 
 // total returns the bytes the ranges cover.

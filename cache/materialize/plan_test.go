@@ -1,57 +1,40 @@
 package materialize
 
 import (
-	"reflect"
 	"testing"
-
-	"github.com/ossmount/ossmount/rangefetch"
 )
 
-func TestPlanPartsRoundsToBlocksAndKeepsSmallObjectsWhole(t *testing.T) {
+func TestPlanFetchOneGETBelowTheThresholdPartsAbove(t *testing.T) {
 	const mib = 1 << 20
-	r := func(off, n int64) rangefetch.Range { return rangefetch.Range{Off: off, Len: n} }
 	tests := []struct {
-		name                      string
-		missing                   []rangefetch.Range
-		size, part, block, thresh int64
-		want                      []rangefetch.Range
+		name                string
+		size, part, thresh  int64
+		threads             int
+		wantWorkers         int
+		wantRunBytesAtLeast int64
+		wantRunBytesExactly int64
 	}{
-		{
-			name:    "large object cut into parts of whole blocks",
-			missing: []rangefetch.Range{r(0, 10*mib+5)},
-			size:    10*mib + 5, part: 3 * mib, block: mib, thresh: mib,
-			want: []rangefetch.Range{r(0, 3*mib), r(3*mib, 3*mib), r(6*mib, 3*mib), r(9*mib, mib+5)},
-		},
-		{
-			name:    "part size rounded up so no block is split",
-			missing: []rangefetch.Range{r(0, 4*mib)},
-			size:    4 * mib, part: 1500000, block: mib, thresh: 0,
-			want: []rangefetch.Range{r(0, 2*mib), r(2*mib, 2*mib)},
-		},
-		{
-			name:    "holes are planned separately",
-			missing: []rangefetch.Range{r(mib, mib), r(5*mib, 3*mib)},
-			size:    8 * mib, part: 2 * mib, block: mib, thresh: mib,
-			want: []rangefetch.Range{r(mib, mib), r(5*mib, 2*mib), r(7*mib, mib)},
-		},
-		{
-			name:    "small object: one GET per hole, however large the hole",
-			missing: []rangefetch.Range{r(0, 9*mib)},
-			size:    9 * mib, part: mib, block: mib, thresh: 10 * mib,
-			want: []rangefetch.Range{r(0, 9*mib)},
-		},
-		{
-			name: "nothing missing", size: 8 * mib, part: mib, block: mib, thresh: mib,
-		},
+		{name: "small object: one run as long as the object", size: 9 * mib, part: mib, thresh: 10 * mib, threads: 16,
+			wantWorkers: 16, wantRunBytesAtLeast: 9 * mib},
+		{name: "large object: runs of the part size", size: 64 * mib, part: 16 * mib, thresh: 10 * mib, threads: 16,
+			wantWorkers: 16, wantRunBytesExactly: 16 * mib},
+		{name: "threshold 1: even a small object is cut into parts", size: 3 * mib, part: mib, thresh: 1, threads: 4,
+			wantWorkers: 4, wantRunBytesExactly: mib},
+		{name: "empty object", size: 0, part: mib, thresh: 10 * mib, threads: 2,
+			wantWorkers: 2, wantRunBytesAtLeast: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := planParts(tt.missing, tt.size, tt.part, tt.block, tt.thresh)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("planParts = %v, want %v", got, tt.want)
+			req := Request{Threads: tt.threads, PartSize: tt.part, MultigetThreshold: tt.thresh}
+			o := planFetch(tt.size, req)
+			if o.Workers != tt.wantWorkers {
+				t.Errorf("workers %d, want %d", o.Workers, tt.wantWorkers)
 			}
-			if total(got) != total(tt.missing) {
-				t.Fatalf("parts cover %d bytes, missing %d", total(got), total(tt.missing))
+			if tt.wantRunBytesExactly != 0 && o.RunBytes != tt.wantRunBytesExactly {
+				t.Errorf("run bytes %d, want %d", o.RunBytes, tt.wantRunBytesExactly)
+			}
+			if o.RunBytes < tt.wantRunBytesAtLeast {
+				t.Errorf("run bytes %d, want at least %d", o.RunBytes, tt.wantRunBytesAtLeast)
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/rangefetch"
@@ -20,7 +19,7 @@ type preparation struct {
 
 // versionHandle is what prepare needs of a *cache.Handle.
 type versionHandle interface {
-	blockFetcher
+	FetchAllWith(ctx context.Context, o cache.FetchOptions) error
 	Missing() []rangefetch.Range
 	VerifyComplete(ctx context.Context) error
 	DropAll()
@@ -36,31 +35,21 @@ type versionHandle interface {
 // drops every block and fetches the object once more. A second mismatch
 // drops the blocks again, leaving no bytes that failed a check for a later
 // run or the mount, and fails with ErrIntegrity.
-func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, req Request, blockSize int64,
+func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, req Request,
 	report func(done, total int64)) (preparation, error) {
 	var p preparation
 	size := info.Size
 	fetch := func() error {
-		missing := h.Missing()
-		have := size - total(missing)
-		report(have, size)
-		parts := planParts(missing, size, req.PartSize, blockSize, req.MultigetThreshold)
-		// One lock around the count and the report, so that progress
-		// never goes backwards when two parts land at once.
-		var mu sync.Mutex
-		var landed int64
-		err := fetchParts(ctx, h, parts, req.Threads, func(n int64) {
-			mu.Lock()
-			defer mu.Unlock()
-			landed += n
-			report(have+landed, size)
-		})
-		p.fetched += landed
+		have := size - total(h.Missing())
+		opts := planFetch(size, req)
+		opts.Progress = report
+		err := h.FetchAllWith(ctx, opts)
+		// What became present counts, including blocks a reader of the
+		// mount fetched meanwhile.
+		p.fetched += max(0, size-total(h.Missing())-have)
 		if err != nil {
 			return cacheError("fetch "+req.source(), err)
 		}
-		// Blocks a concurrent reader fetched count too.
-		report(size-total(h.Missing()), size)
 		return nil
 	}
 

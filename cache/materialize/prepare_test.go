@@ -20,6 +20,7 @@ type fakeVersion struct {
 	fetched int64
 	drops   int
 	verify  []error // answers of successive VerifyComplete calls
+	opts    []cache.FetchOptions
 }
 
 const fakeBlock = 1 << 20
@@ -28,10 +29,11 @@ func newFakeVersion(size int64, verify ...error) *fakeVersion {
 	return &fakeVersion{size: size, present: map[int64]bool{}, verify: verify}
 }
 
-func (f *fakeVersion) Fetch(_ context.Context, off, n int64) error {
+func (f *fakeVersion) FetchAllWith(_ context.Context, o cache.FetchOptions) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for b := off / fakeBlock; b*fakeBlock < off+n; b++ {
+	f.opts = append(f.opts, o)
+	for b := int64(0); b*fakeBlock < f.size; b++ {
 		if !f.present[b] {
 			f.present[b] = true
 			f.fetched += min(fakeBlock, f.size-b*fakeBlock)
@@ -83,7 +85,7 @@ func testPrepare(t *testing.T, f *fakeVersion) (preparation, error) {
 		t.Fatal(err)
 	}
 	info := rangefetch.ObjectInfo{Bucket: "b-1", Key: "k", Size: f.size, ETag: `"E"`, CRC64: 1, HasCRC64: true}
-	return prepare(context.Background(), f, info, req, fakeBlock, func(int64, int64) {})
+	return prepare(context.Background(), f, info, req, func(int64, int64) {})
 }
 
 var errCorrupt = fmt.Errorf("%w: test", cache.ErrCorrupt)
@@ -97,6 +99,9 @@ func TestPrepareFetchesOnlyWhatIsMissing(t *testing.T) {
 	}
 	if p.reused != 2*fakeBlock || p.fetched != 8*fakeBlock+7 || !p.verified || p.refetched {
 		t.Fatalf("%+v", p)
+	}
+	if len(f.opts) != 1 || f.opts[0].Workers != DefaultThreads || f.opts[0].RunBytes != 2*fakeBlock {
+		t.Fatalf("fetched with %+v, want %d workers of 2 MiB runs", f.opts, DefaultThreads)
 	}
 }
 

@@ -20,7 +20,7 @@ const (
 // the SDKs' resumable download know; the defaults are chosen to fill a fast
 // link rather than to be gentle (one thread of 100 KB parts never is).
 const (
-	DefaultThreads           = 16
+	DefaultThreads           = 32
 	DefaultPartSize          = 8 << 20
 	DefaultMultigetThreshold = 10 * 1000 * 1000
 	MinPartSize              = 100 * 1000
@@ -40,9 +40,9 @@ type Request struct {
 	// Threads is how many parts are fetched at once.
 	Threads int `json:"threads,omitempty"`
 	// PartSize is how many bytes of consecutive missing blocks one thread
-	// fetches at a time; it is rounded up to whole cache blocks. The cache
-	// fetches a part with one GET per run of up to 4 MiB, all in flight at
-	// once.
+	// fetches with one GET; it is rounded up to whole cache blocks. The
+	// bytes stream into the cache file as they arrive, so a large part
+	// costs no memory.
 	PartSize int64 `json:"part_size,omitempty"`
 	// MultigetThreshold: objects smaller than this are fetched with one GET.
 	MultigetThreshold int64 `json:"multiget_threshold,omitempty"`
@@ -104,13 +104,8 @@ func (r Request) validate() error {
 // source is the object's URL, for messages.
 func (r Request) source() string { return fmt.Sprintf("oss://%s/%s", r.Bucket, r.Key) }
 
-// cacheRunBytes is the most the cache fetches with one GET: a part larger
-// than this becomes several GETs in flight at once.
-const cacheRunBytes = 4 << 20
-
-// Connections is the connection pool size that lets threads parts of
-// partSize bytes have all their GETs in flight at once.
-func Connections(threads int, partSize int64) int {
-	perPart := max(1, (partSize+cacheRunBytes-1)/cacheRunBytes)
-	return int(min(int64(threads)*perPart, 4*MaxThreads))
+// Connections is the connection pool size that lets every thread have its
+// GET in flight at once: each part is one GET.
+func Connections(threads int) int {
+	return max(1, min(threads, MaxThreads))
 }

@@ -119,6 +119,9 @@ func readinessFromEnv() *readiness {
 	if err != nil || fd < 3 {
 		return &readiness{}
 	}
+	// Programs this process starts (fusermount3) must not hold the pipe
+	// open: the parent waits for it to close.
+	syscall.CloseOnExec(fd)
 	return &readiness{f: os.NewFile(uintptr(fd), "ready")}
 }
 

@@ -161,7 +161,7 @@ func runMaterialize(cmd *cobra.Command, f *materializeFlags, source, dest string
 			// Unless told otherwise, give every GET of every part in
 			// flight its own connection.
 			if !cmd.Flags().Changed("max-parallel") {
-				cfg.MaxConns = max(cfg.MaxConns, materialize.Connections(req.Threads, req.PartSize))
+				cfg.MaxConns = max(cfg.MaxConns, materialize.Connections(req.Threads))
 			}
 			return rangefetch.New(cfg)
 		},

@@ -36,6 +36,7 @@ type mountOptions struct {
 	fileMode, dirMode  string
 	maxParallelPerFile int
 	readAhead          string
+	fetchMemory        string
 	foreground         bool
 	debug              bool
 	metricsAddr        string
@@ -86,12 +87,13 @@ uses.`,
 func (o *mountOptions) register(f *pflag.FlagSet) {
 	f.DurationVar(&o.metadataTTL, "metadata-ttl", 60*time.Second, "how long listings, attributes and missing names are trusted before OSS is asked again")
 	f.BoolVar(&o.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root)")
-	f.IntVar(&o.uid, "uid", -1, "owner shown for files and directories (default: the mounting user)")
-	f.IntVar(&o.gid, "gid", -1, "group shown for files and directories (default: the mounting user's group)")
+	f.IntVar(&o.uid, "uid", -1, "owner shown for files and directories; -1 means the mounting user")
+	f.IntVar(&o.gid, "gid", -1, "group shown for files and directories; -1 means the mounting user's group")
 	f.StringVar(&o.fileMode, "file-mode", "0444", "permission bits of files (octal)")
 	f.StringVar(&o.dirMode, "dir-mode", "0555", "permission bits of directories (octal)")
 	f.IntVar(&o.maxParallelPerFile, "max-parallel-per-file", 0, "parallel prefetch requests of one open file (default: --max-parallel)")
 	f.StringVar(&o.readAhead, "read-ahead", "64MiB", "largest prefetch window of a sequential reader")
+	f.StringVar(&o.fetchMemory, "fetch-memory", "96MiB", "memory for prefetched bytes not yet written to the cache, all files together")
 	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100")
@@ -133,6 +135,10 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 	if err != nil {
 		return p, usagef("--read-ahead: %v", err)
 	}
+	fetchMemory, err := parseSize(o.fetchMemory)
+	if err != nil {
+		return p, usagef("--fetch-memory: %v", err)
+	}
 	if o.maxParallelPerFile < 0 || o.maxParallelPerFile > 256 {
 		return p, usagef("--max-parallel-per-file must be between 1 and 256, not %d", o.maxParallelPerFile)
 	}
@@ -162,6 +168,7 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 		MaxParallel:        o.client.maxParallel,
 		MaxParallelPerFile: o.maxParallelPerFile,
 		ReadAhead:          readAhead,
+		FetchMemory:        fetchMemory,
 		AllowOther:         o.allowOther,
 		Debug:              o.debug,
 	}

@@ -1,0 +1,217 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ossmount/ossmount/rangefetch"
+)
+
+// FetchOptions tune FetchAllWith.
+type FetchOptions struct {
+	// Workers is how many GETs run at once; default 8.
+	Workers int
+	// RunBytes is the most one GET fetches: a run of consecutive missing
+	// blocks, rounded up to whole blocks. Default 4 MiB. A run needs no
+	// buffer of its size: its bytes go to the data file as they arrive.
+	RunBytes int64
+	// Progress, if not nil, is called with the bytes present so far and
+	// the object size: first with what the cache already holds, then as
+	// fetched blocks are recorded (durably: a run killed after a report
+	// does not fetch those bytes again), last when every block is. Calls
+	// never overlap and done never decreases. It is called from
+	// FetchAllWith's goroutines, never from the cache's own.
+	Progress func(done, total int64)
+}
+
+// FetchAll is FetchAllWith with the given workers and progress and runs of
+// the default length.
+func (h *Handle) FetchAll(ctx context.Context, workers int, progress func(done, total int64)) error {
+	return h.FetchAllWith(ctx, FetchOptions{Workers: workers, Progress: progress})
+}
+
+// FetchAllWith makes the whole version present. Each worker claims the
+// next run of blocks that are neither present nor being fetched (at most
+// o.RunBytes) and fetches it with one GET, streaming the body into the data
+// file; blocks another reader is already fetching are not fetched again
+// but waited for. Workers start their next run as soon as a GET ends: the
+// committer makes blocks durable and records them behind them. FetchAllWith
+// returns once every block is recorded. It stops at the first error;
+// ErrNotStored means the cache could not keep the blocks (cap full of
+// pinned data, disk full or unwritable).
+func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
+	if err := h.check(); err != nil {
+		return err
+	}
+	c, v := h.c, h.v
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	runBlocks := c.maxRun
+	if o.RunBytes > 0 {
+		runBlocks = max(1, (o.RunBytes+v.bs-1)/v.bs)
+	}
+
+	total := v.size
+	var (
+		progressMu sync.Mutex
+		done       = total - missingBytes(h.Missing())
+	)
+	report := func(n int64) {
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		done = min(max(n, done), total)
+		if o.Progress != nil {
+			o.Progress(done, total)
+		}
+	}
+	report(done)
+	if done == total {
+		return nil
+	}
+	if c.src == nil {
+		return ErrNoSource
+	}
+	if v.uncached {
+		return fmt.Errorf("%w: the cache cannot hold oss://%s/%s", ErrNotStored, v.ref.Bucket, v.ref.Key)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Close cancels the GETs too: it waits for every flight.
+	defer context.AfterFunc(c.ctx, cancel)()
+	var (
+		mu     sync.Mutex
+		first  error
+		ours   []*flight
+		cursor int64 // next block to look at; guarded by v.mu
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil || (isCanceled(first) && !isCanceled(err)) {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	var recorded *recordedBytes
+	if o.Progress != nil {
+		recorded = newRecordedBytes()
+		base := done
+		stopReports := make(chan struct{})
+		reporter := make(chan struct{})
+		go func() {
+			defer close(reporter)
+			for {
+				select {
+				case <-recorded.kick:
+					report(base + recorded.n.Load())
+				case <-stopReports:
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(stopReports)
+			<-reporter
+		}()
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				fl, err := h.claimRun(&cursor, runBlocks, recorded)
+				if err != nil {
+					fail(err)
+					return
+				}
+				if fl == nil {
+					return
+				}
+				mu.Lock()
+				ours = append(ours, fl)
+				mu.Unlock()
+				if err := c.runStream(ctx, fl); err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	if first != nil {
+		return first
+	}
+	for _, fl := range ours {
+		for i := range fl.blocks {
+			fb := &fl.blocks[i]
+			select {
+			case <-fb.settled:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if fb.stored != nil {
+				return fb.stored
+			}
+		}
+	}
+	// Blocks other readers were fetching, and blocks dropped while in
+	// flight, which are fetched again here.
+	if err := h.Fetch(ctx, 0, total); err != nil {
+		return err
+	}
+	report(total - missingBytes(h.Missing()))
+	return nil
+}
+
+// claimRun registers a streaming flight for the next run of blocks from
+// *cursor on that are neither present nor in flight, at most runBlocks
+// long, or returns nil when there is none left.
+func (h *Handle) claimRun(cursor *int64, runBlocks int64, recorded *recordedBytes) (*flight, error) {
+	c, v := h.c, h.v
+	c.flightGate.RLock()
+	defer c.flightGate.RUnlock()
+	if c.closing {
+		return nil, ErrClosed
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	b := *cursor
+	for b < v.nblocks && (v.present.has(b) || v.flights[b] != nil) {
+		b++
+	}
+	if b == v.nblocks {
+		*cursor = b
+		return nil, nil
+	}
+	start := b
+	for b < v.nblocks && b-start < runBlocks && !v.present.has(b) && v.flights[b] == nil {
+		b++
+	}
+	*cursor = b
+	fl := newStreamFlight(c, v, start, b-1, recorded)
+	for i := start; i < b; i++ {
+		v.flights[i] = fl
+	}
+	v.inflight++
+	c.flights.Add(1)
+	return fl, nil
+}
+
+func missingBytes(rs []rangefetch.Range) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Len
+	}
+	return n
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
