@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,7 @@ type mountOptions struct {
 	foreground         bool
 	debug              bool
 	metricsAddr        string
+	profile            bool
 }
 
 func newMountCommand() *cobra.Command {
@@ -96,7 +98,9 @@ func (o *mountOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.fetchMemory, "fetch-memory", "96MiB", "memory for prefetched bytes not yet written to the cache, all files together")
 	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 ")
+	f.BoolVar(&o.profile, "profile", false, "also serve Go profiles at http://ADDR/debug/pprof/ on --metrics-addr")
+	_ = f.MarkHidden("profile")
 }
 
 // mountPlan is what the flags and arguments resolve to, checked before
@@ -106,6 +110,7 @@ type mountPlan struct {
 	mountpoint string
 	cacheOpts  cache.Options
 	fsCfg      fs.Config
+	profile    bool // serve Go profiles next to the metrics
 }
 
 func (o *mountOptions) plan(args []string) (mountPlan, error) {
@@ -120,6 +125,7 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 		return p, err
 	}
 	p.mountpoint = mp
+	p.profile = o.profile
 	if o.metadataTTL <= 0 {
 		return p, usagef("--metadata-ttl must be positive, not %v", o.metadataTTL)
 	}
@@ -255,7 +261,7 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		metricsSrv = serveMetrics(ln, log)
+		metricsSrv = serveMetrics(ln, log, p.profile)
 		defer metricsSrv.Close()
 		p.fsCfg.Metrics = prometheus.DefaultRegisterer
 	}
@@ -271,10 +277,19 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 }
 
 // serveMetrics serves the default Prometheus registry (which also holds the
-// client's and the cache's metrics) on ln until the server is closed.
-func serveMetrics(ln net.Listener, log *slog.Logger) *http.Server {
+// client's and the cache's metrics) on ln until the server is closed. With
+// profiling (the hidden --profile flag) it also serves the Go profiles
+// under /debug/pprof/.
+func serveMetrics(ln net.Listener, log *slog.Logger, profiling bool) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.Handler())
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
