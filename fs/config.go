@@ -54,7 +54,8 @@ type Config struct {
 	// Default 4 MiB.
 	KernelReadAhead int64
 	// FetchMemory bounds the prefetched bytes of all open files held in
-	// memory until the cache has written them durably. Default 96 MiB.
+	// memory until they have arrived and the cache has written them to its
+	// data file. Default 96 MiB.
 	FetchMemory int64
 	// RequestTimeout bounds each FUSE operation that talks to OSS, so that
 	// nothing waits without end. Default 5 minutes.

@@ -28,19 +28,20 @@ var cancelledCtx = func() context.Context {
 // on, up to Config.ReadAhead; it only ever reaches that far ahead of the
 // reader, so prefetch stops when the reader stops, and Release cancels it.
 //
-// A worker holds a connection slot only until its chunk has arrived; the
-// bytes then wait in memory until the cache has made them durable. The
-// mount-wide memory budget (filesystem.unsettled) bounds those bytes, so a
-// disk slower than the network slows the prefetch instead of filling RAM.
+// A worker holds a connection slot and its chunk's share of the mount-wide
+// memory budget (filesystem.fetchMemory) only until the chunk has arrived;
+// the cache then holds the bytes in its data file (page cache) and bounds
+// the backlog of bytes not yet durable, so a disk slower than the network
+// slows the fetches down instead of filling RAM.
 type readahead struct {
 	h        *fileHandle
 	block    int64
 	size     int64
 	maxWin   int64
 	maxConns int
-	// slack is how far from the run's end a read may start and still
-	// continue the run: the kernel's read-ahead sends several READs at
-	// once, which arrive in any order.
+	// slack is how far beyond the run's end a read may start and still
+	// continue the run (behind it, the window counts too): the kernel's
+	// read-ahead sends several READs at once, which arrive in any order.
 	slack int64
 
 	mu       sync.Mutex
@@ -52,7 +53,7 @@ type readahead struct {
 	running  int // workers
 	busy     int // workers with a chunk in hand
 	stopped  bool
-	inflight sync.WaitGroup // workers and settle waits
+	inflight sync.WaitGroup // workers
 }
 
 func newReadahead(h *fileHandle) *readahead {
@@ -77,7 +78,12 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	if r.stopped {
 		return end
 	}
-	sequential := off >= r.next-r.slack && off <= r.next+r.slack
+	// A read behind the run's front, within the window, is a straggler of
+	// the same run: the kernel sends a sequential reader's READs several
+	// at a time and they are served concurrently, so one may come in well
+	// after those beyond it. It neither moves the run nor resets it.
+	behind := r.slack + r.window
+	sequential := off <= r.next+r.slack && off+behind >= r.next
 	if !sequential {
 		// A jump: forget the run; what is queued for it is no longer
 		// wanted (what is in flight finishes into the cache).
@@ -167,41 +173,35 @@ func (r *readahead) work() {
 }
 
 // fetchChunk fetches one chunk within the memory budget and the mount's
-// connection limit; once it has arrived, a settle goroutine returns its
-// bytes to the budget when they are durable. It reports false when the
-// handle is ending.
+// connection limit. Both are returned as soon as the chunk has arrived:
+// the cache writes each block to its data file as it arrives and frees the
+// buffer then, and bounds the bytes written but not yet durable itself, so
+// waiting for the commit here would only leave connections idle while the
+// disk catches up. It reports false when the handle is ending.
 func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
 	f := r.h.node.fsys
-	if err := f.unsettled.Acquire(ctx, rg.Len); err != nil {
+	if err := f.fetchMemory.Acquire(ctx, rg.Len); err != nil {
 		return false
 	}
+	defer f.fetchMemory.Release(rg.Len)
 	if err := f.fetchSlots.Acquire(ctx, 1); err != nil {
-		f.unsettled.Release(rg.Len)
 		return false
 	}
 	err := r.arrive(ctx, rg)
 	f.fetchSlots.Release(1)
-	if err != nil {
-		f.unsettled.Release(rg.Len)
-		if ctx.Err() != nil {
-			return false
-		}
-		// The reader meets the same failure and reports it; the prefetch
-		// only stops, so it does not repeat a doomed request.
-		f.log.Debug("prefetch failed", "key", r.h.node.info.Key, "off", rg.Off, "err", err)
-		r.mu.Lock()
-		r.queue = r.queue[:0]
-		r.window = 0
-		r.mu.Unlock()
+	if err == nil {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		f.unsettled.Release(rg.Len)
+	if ctx.Err() != nil {
 		return false
 	}
-	r.start(func() { r.settle(rg) })
+	// The reader meets the same failure and reports it; the prefetch only
+	// stops, so it does not repeat a doomed request.
+	f.log.Debug("prefetch failed", "key", r.h.node.info.Key, "off", rg.Off, "err", err)
+	r.mu.Lock()
+	r.queue = r.queue[:0]
+	r.window = 0
+	r.mu.Unlock()
 	return true
 }
 
@@ -218,16 +218,6 @@ func (r *readahead) arrive(ctx context.Context, rg rangefetch.Range) error {
 	var one [1]byte
 	_, err := h.ReadAt(fctx, one[:], rg.End()-1)
 	return err
-}
-
-// settle waits until the cache has recorded rg, then returns its bytes to
-// the memory budget.
-func (r *readahead) settle(rg rangefetch.Range) {
-	f := r.h.node.fsys
-	defer f.unsettled.Release(rg.Len)
-	ctx, cancel := context.WithTimeout(r.h.ctx, f.cfg.RequestTimeout)
-	defer cancel()
-	_ = r.h.ch.Fetch(ctx, rg.Off, rg.Len)
 }
 
 // stop ends prefetching and returns once no worker is running; the

@@ -45,6 +45,14 @@ func TestReadaheadGrowsForSequentialReads(t *testing.T) {
 	if r.window != 64<<20 {
 		t.Errorf("reordered reads reset the window to %d", r.window)
 	}
+	// A READ served late, well behind the front but inside the window,
+	// does not reset the run either, nor does the next one at the front.
+	front := r.next
+	r.observe(front-8<<20, 1<<20)
+	r.observe(front, 1<<20)
+	if r.window != 64<<20 || r.next != front+1<<20 {
+		t.Errorf("a straggler 8 MiB behind the front reset the run: window %d MiB, front %d MiB", r.window>>20, r.next>>20)
+	}
 }
 
 func TestReadaheadRandomReadsFetchNothingAhead(t *testing.T) {

@@ -27,12 +27,12 @@ type filesystem struct {
 	bg     sync.WaitGroup
 
 	// fetchSlots bounds the prefetch requests of all open files together;
-	// unsettled bounds the prefetched bytes held in memory until the cache
-	// has made them durable.
-	fetchSlots *semaphore.Weighted
-	unsettled  *semaphore.Weighted
-	blockSize  int64
-	mountTime  time.Time
+	// fetchMemory bounds the prefetched bytes held in memory until they
+	// have arrived (the cache then keeps them in its data file).
+	fetchSlots  *semaphore.Weighted
+	fetchMemory *semaphore.Weighted
+	blockSize   int64
+	mountTime   time.Time
 
 	stats  counters
 	warned sync.Map // ids of things already warned about
@@ -46,16 +46,16 @@ type filesystem struct {
 func newFilesystem(cfg Config) *filesystem {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &filesystem{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		now:        time.Now,
-		ctx:        ctx,
-		cancel:     cancel,
-		fetchSlots: semaphore.NewWeighted(int64(cfg.MaxParallel)),
-		unsettled:  semaphore.NewWeighted(cfg.FetchMemory),
-		blockSize:  cfg.Cache.BlockSize(),
-		mountTime:  time.Now(),
-		handles:    make(map[*fileHandle]struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		now:         time.Now,
+		ctx:         ctx,
+		cancel:      cancel,
+		fetchSlots:  semaphore.NewWeighted(int64(cfg.MaxParallel)),
+		fetchMemory: semaphore.NewWeighted(cfg.FetchMemory),
+		blockSize:   cfg.Cache.BlockSize(),
+		mountTime:   time.Now(),
+		handles:     make(map[*fileHandle]struct{}),
 	}
 }
 
