@@ -58,6 +58,12 @@
 // durable behind them. A fetch is shared by every reader of its blocks
 // (flight.go), so a block is fetched once however many readers want it.
 //
+// Whole-object fetches (Handle.FetchAllWith, for materialize) use runs as
+// long as the caller asks, so they need no buffer of that size: each chunk
+// of the body is written to the data file as it arrives and each block's
+// CRC64 is computed on the way, once per byte (stream.go). A block of such
+// a run is read from the file as soon as its last byte is written.
+//
 // Present blocks are checked against their CRC64 the first time they are
 // read after a version is loaded (and by Verify), so a block damaged on
 // disk is dropped and fetched again rather than returned. Dropping punches

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,14 +36,17 @@ const (
 )
 
 // BenchmarkMaterialize compares, against one shaped server, materialize
-// of an uncached object (cold), of a fully cached one (moved out of the
-// cache, and with --keep-cache), the SDK's DownloadFile and bare parallel
-// SDK GETs. Each method runs $OSSMOUNT_BENCH_ROUNDS times (default 3,
-// interleaved) and reports the median time and the object bytes the server
-// sent for it. Run it with -benchtime 1x; bench/materialize.sh prints the
-// table. $OSSMOUNT_BENCH_METHODS (comma-separated names) runs only those
-// methods, for profiling one at a time; $OSSMOUNT_BENCH_CPUPROFILE names a
-// file for a CPU profile of the timed rounds alone.
+// of an uncached object (cold: with its default threads, and with as many
+// as the SDK gets), of a fully cached one (moved out of the cache, and with
+// --keep-cache), the SDK's DownloadFile and bare parallel SDK GETs. Each
+// method runs $OSSMOUNT_BENCH_ROUNDS times (default 3, interleaved) and
+// reports the median time, the median CPU time of the process (server and
+// client together) and the object bytes the server sent for it; every
+// round is also printed on stderr. Run it with -benchtime 1x;
+// bench/materialize.sh prints the table. $OSSMOUNT_BENCH_METHODS
+// (comma-separated names) runs only those methods, for profiling one at a
+// time; $OSSMOUNT_BENCH_CPUPROFILE names a file for a CPU profile of the
+// timed rounds alone.
 func BenchmarkMaterialize(b *testing.B) {
 	size := int64(1024)
 	if s := os.Getenv("OSSMOUNT_BENCH_MB"); s != "" {
@@ -92,20 +96,20 @@ func BenchmarkMaterialize(b *testing.B) {
 	}
 
 	ctx := context.Background()
-	run := func(cacheDir, dst string, keep bool) (materialize.Result, error) {
+	run := func(cacheDir, dst string, keep bool, threads int) (materialize.Result, error) {
 		c, err := cache.Open(cache.Options{Dir: cacheDir, MaxBytes: 4 * size}, client)
 		if err != nil {
 			return materialize.Result{}, err
 		}
 		defer c.Close()
 		return materialize.Materialize(ctx, c, client,
-			materialize.Request{Bucket: matBucket, Key: matBenchKey, Dest: dst, KeepCache: keep}, nil)
+			materialize.Request{Bucket: matBucket, Key: matBenchKey, Dest: dst, KeepCache: keep, Threads: threads}, nil)
 	}
 	// A cache that holds the whole object, refilled before each cached run
 	// (a move takes the file out of it).
 	warmCache := filepath.Join(dir, "warm-cache")
 	fill := func() {
-		if _, err := run(warmCache, filepath.Join(dir, "fill.out"), true); err != nil {
+		if _, err := run(warmCache, filepath.Join(dir, "fill.out"), true, 0); err != nil {
 			b.Fatal(err)
 		}
 		os.Remove(filepath.Join(dir, "fill.out"))
@@ -115,15 +119,23 @@ func BenchmarkMaterialize(b *testing.B) {
 		{name: "materialize-cold", download: func(dst string) error {
 			coldCache := filepath.Join(dir, "cold-cache")
 			defer os.RemoveAll(coldCache)
-			_, err := run(coldCache, dst, false)
+			_, err := run(coldCache, dst, false, 0)
+			return err
+		}},
+		// As many GETs at once as the SDK: what is left of the gain
+		// without the extra parallelism.
+		{name: "materialize-cold-16-threads", download: func(dst string) error {
+			coldCache := filepath.Join(dir, "cold-cache")
+			defer os.RemoveAll(coldCache)
+			_, err := run(coldCache, dst, false, matBenchWorkers)
 			return err
 		}},
 		{name: "materialize-cached-move", prepare: fill, download: func(dst string) error {
-			_, err := run(warmCache, dst, false)
+			_, err := run(warmCache, dst, false, 0)
 			return err
 		}},
 		{name: "materialize-cached-keep", prepare: fill, download: func(dst string) error {
-			_, err := run(warmCache, dst, true)
+			_, err := run(warmCache, dst, true, 0)
 			return err
 		}},
 		{name: "sdk-downloadfile", download: func(dst string) error {
@@ -143,7 +155,7 @@ func BenchmarkMaterialize(b *testing.B) {
 	// One untimed, checked run of each warms memory and connection pools.
 	for _, m := range methods {
 		dst := filepath.Join(dir, m.name+".out")
-		if _, _, err := m.timed(srv, dst); err != nil {
+		if _, _, _, err := m.timed(srv, dst); err != nil {
 			b.Fatalf("%s: %v", m.name, err)
 		}
 		matCheckFile(b, dst, data)
@@ -161,12 +173,13 @@ func BenchmarkMaterialize(b *testing.B) {
 		defer pprof.StopCPUProfile()
 	}
 	times := make([][]time.Duration, len(methods))
+	cpus := make([][]time.Duration, len(methods))
 	fetched := make([]int64, len(methods))
 	for r := range rounds {
 		for i := range methods {
 			k := (i + r) % len(methods)
 			dst := filepath.Join(dir, methods[k].name+".out")
-			d, n, err := methods[k].timed(srv, dst)
+			d, n, cpu, err := methods[k].timed(srv, dst)
 			if err != nil {
 				b.Fatalf("%s: %v", methods[k].name, err)
 			}
@@ -175,16 +188,20 @@ func BenchmarkMaterialize(b *testing.B) {
 			}
 			os.Remove(dst)
 			times[k] = append(times[k], d)
-			fmt.Fprintf(os.Stderr, "round %d: %s %.3f s\n", r+1, methods[k].name, d.Seconds())
+			cpus[k] = append(cpus[k], cpu)
+			fmt.Fprintf(os.Stderr, "round %d: %-28s %6.3f s, CPU %6.3f s (server and client)\n",
+				r+1, methods[k].name, d.Seconds(), cpu.Seconds())
 			fetched[k] = max(fetched[k], n)
 		}
 	}
 	for k, m := range methods {
 		sec := matMedian(times[k]).Seconds()
+		cpu := matMedian(cpus[k]).Seconds()
 		b.Run(m.name, func(b *testing.B) {
 			b.ReportMetric(sec*1e9, "ns/op")
 			b.ReportMetric(float64(size)/1e6/sec, "MB/s")
 			b.ReportMetric(sec, "sec")
+			b.ReportMetric(cpu, "cpu-sec")
 			b.ReportMetric(float64(fetched[k]), "fetched-bytes")
 			b.ReportMetric(float64(size), "object-bytes")
 		})
@@ -200,19 +217,31 @@ type matBenchMethod struct {
 }
 
 // timed runs prepare, then times one download and counts the object
-// bytes the server sent for it.
-func (m matBenchMethod) timed(srv *ossserver.Running, dst string) (time.Duration, int64, error) {
+// bytes the server sent for it and the CPU time the process used.
+func (m matBenchMethod) timed(srv *ossserver.Running, dst string) (time.Duration, int64, time.Duration, error) {
 	os.Remove(dst)
 	os.Remove(dst + ".cp")
 	if m.prepare != nil {
 		m.prepare()
 	}
 	before := srv.Stats().BodyBytes
+	cpu0 := processCPU()
 	start := time.Now()
 	err := m.download(dst)
 	d := time.Since(start)
+	cpu := processCPU() - cpu0
 	os.Remove(dst + ".cp")
-	return d, srv.Stats().BodyBytes - before, err
+	return d, srv.Stats().BodyBytes - before, cpu, err
+}
+
+// processCPU is the CPU time (user and system) this process has used: the
+// server's and the client's, since both run here.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // matBenchDir is where caches and outputs live: $OSSMOUNT_BENCH_DIR, else

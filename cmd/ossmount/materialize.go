@@ -93,8 +93,8 @@ Exit codes:
   4  integrity failure: the object does not match its CRC64
   5  the object changed during the run (twice)
   6  local I/O error, or DEST exists and --no-clobber was given`,
-		Example: `  # Fetch an object with 32 parallel 16 MiB parts
-  ossmount materialize --threads 32 --part-size 16MiB oss://my-bucket/data/big.bin ./big.bin
+		Example: `  # Fetch an object with 64 parallel GETs of 16 MiB each
+  ossmount materialize --threads 64 --part-size 16MiB oss://my-bucket/data/big.bin ./big.bin
 
   # Make a file of a running mount local; the mount's cache is reused
   ossmount materialize /mnt/oss/data/big.bin ./big.bin
@@ -112,11 +112,11 @@ Exit codes:
 	// materialize sizes its pool from --threads and --part-size unless the
 	// user sets --max-parallel; the shared help would claim 16.
 	if mp := fl.Lookup("max-parallel"); mp != nil {
-		mp.Usage = "parallel connections to OSS (default: one per GET of --threads parts in flight, 32 with the defaults)"
+		mp.Usage = "parallel connections to OSS (default: one per thread, each of which has one GET in flight)"
 		mp.DefValue = "0"
 	}
 	fl.IntVar(&f.threads, "threads", materialize.DefaultThreads, "parts fetched in parallel")
-	fl.StringVar(&f.partSize, "part-size", "8MiB", "bytes of consecutive missing blocks one thread fetches at a time, 100KB to 5GB (rounded up to whole cache blocks)")
+	fl.StringVar(&f.partSize, "part-size", "8MiB", "bytes of consecutive missing blocks one thread fetches with one GET, 100KB to 5GB (rounded up to whole cache blocks)")
 	fl.StringVar(&f.multiget, "multiget-threshold", "10MB", "objects smaller than this are fetched with one GET")
 	fl.StringVar(&f.progress, "progress", "", "progress display: bar, plain, json (one line per update on stdout) or none (default: bar on a terminal, plain otherwise)")
 	fl.BoolVar(&f.noClobber, "no-clobber", false, "refuse to replace an existing DEST")
