@@ -29,17 +29,9 @@ func (c *Cache) Clear(bucket, prefix string) (int, error) {
 	}
 	n := 0
 	for _, id := range ids {
-		removed, err := c.removeVersion(id)
+		removed, err := c.removeOrMarkStale(id)
 		if err != nil {
 			return n, err
-		}
-		if !removed {
-			c.mu.Lock()
-			if v := c.versions[id]; v != nil && v.loaded {
-				v.stale = true
-				removed = true
-			}
-			c.mu.Unlock()
 		}
 		if removed {
 			n++
@@ -49,4 +41,31 @@ func (c *Cache) Clear(bucket, prefix string) (int, error) {
 		c.removeOrphans()
 	}
 	return n, nil
+}
+
+// removeOrMarkStale removes version id now if nothing uses it, or marks it
+// to go when its last user lets go. A version that is busy (loading,
+// unloading or being removed) is waited for and looked at again, so that a
+// Clear racing with an unload never leaves the version behind.
+func (c *Cache) removeOrMarkStale(id vid) (bool, error) {
+	for {
+		removed, err := c.removeVersion(id)
+		if err != nil || removed {
+			return removed, err
+		}
+		c.mu.Lock()
+		v := c.versions[id]
+		if v == nil { // gone meanwhile: removeVersion decides again
+			c.mu.Unlock()
+			continue
+		}
+		if v.busy == nil {
+			v.stale = true
+			c.mu.Unlock()
+			return true, nil
+		}
+		busy := v.busy
+		c.mu.Unlock()
+		<-busy
+	}
 }
