@@ -58,8 +58,9 @@
 // durable behind them. A fetch is shared by every reader of its blocks
 // (flight.go), so a block is fetched once however many readers want it.
 //
-// Whole-object fetches (Handle.FetchAllWith, for materialize) use runs as
-// long as the caller asks, so they need no buffer of that size: each chunk
+// Streaming fetches (Handle.FetchAllWith: the whole object for
+// materialize, a range of it for the mount's prefetch) use runs as long as
+// the caller asks, so they need no buffer of that size: each chunk
 // of the body is written to the data file as it arrives and each block's
 // CRC64 is computed on the way, once per byte (stream.go). A block of such
 // a run is read from the file as soon as its last byte is written.

@@ -5,12 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/ossmount/ossmount/rangefetch"
 )
 
 // FetchOptions tune FetchAllWith.
 type FetchOptions struct {
+	// Off and Len limit the fetch to the blocks overlapping [Off, Off+Len)
+	// (prefetch of a window); Len 0 means the whole object.
+	Off, Len int64
+	// Arrived makes FetchAllWith return once the bytes of the runs it
+	// fetched itself are in the data file, readable, without waiting for
+	// the committer to record them, nor for blocks another fetch is
+	// bringing (a prefetch wants its connection back as soon as the body
+	// has arrived; the cache bounds the bytes not yet durable itself).
+	Arrived bool
 	// Workers is how many GETs run at once; default 8.
 	Workers int
 	// RunBytes is the most one GET fetches: a run of consecutive missing
@@ -18,11 +25,12 @@ type FetchOptions struct {
 	// buffer of its size: its bytes go to the data file as they arrive.
 	RunBytes int64
 	// Progress, if not nil, is called with the bytes present so far and
-	// the object size: first with what the cache already holds, then as
-	// fetched blocks are recorded (durably: a run killed after a report
-	// does not fetch those bytes again), last when every block is. Calls
-	// never overlap and done never decreases. It is called from
-	// FetchAllWith's goroutines, never from the cache's own.
+	// the size (of the object, or of the blocks overlapping the range):
+	// first with what the cache already holds, then as fetched blocks are
+	// recorded (durably: a run killed after a report does not fetch those
+	// bytes again), last when every block is. Calls never overlap and done
+	// never decreases. It is called from FetchAllWith's goroutines, never
+	// from the cache's own.
 	Progress func(done, total int64)
 }
 
@@ -32,7 +40,8 @@ func (h *Handle) FetchAll(ctx context.Context, workers int, progress func(done, 
 	return h.FetchAllWith(ctx, FetchOptions{Workers: workers, Progress: progress})
 }
 
-// FetchAllWith makes the whole version present. Each worker claims the
+// FetchAllWith makes the whole version, or the blocks of o's range,
+// present. Each worker claims the
 // next run of blocks that are neither present nor being fetched (at most
 // o.RunBytes) and fetches it with one GET, streaming the body into the data
 // file; blocks another reader is already fetching are not fetched again
@@ -55,10 +64,20 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 		runBlocks = max(1, (o.RunBytes+v.bs-1)/v.bs)
 	}
 
-	total := v.size
+	firstBlock, endBlock := int64(0), v.nblocks // blocks [firstBlock, endBlock)
+	if o.Len > 0 {
+		off := max(o.Off, 0)
+		end := min(off+o.Len, v.size)
+		if end <= off {
+			return nil
+		}
+		firstBlock, endBlock = off/v.bs, (end-1)/v.bs+1
+	}
+	rangeOff := firstBlock * v.bs
+	total := min(endBlock*v.bs, v.size) - rangeOff
 	var (
 		progressMu sync.Mutex
-		done       = total - missingBytes(h.Missing())
+		done       = total - h.missingIn(firstBlock, endBlock)
 	)
 	report := func(n int64) {
 		progressMu.Lock()
@@ -87,7 +106,7 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 		mu     sync.Mutex
 		first  error
 		ours   []*flight
-		cursor int64 // next block to look at; guarded by v.mu
+		cursor = firstBlock // next block to look at; guarded by v.mu
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -123,7 +142,7 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	for range workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				fl, err := h.claimRun(&cursor, runBlocks, recorded)
+				fl, err := h.claimRun(&cursor, endBlock, runBlocks, recorded)
 				if err != nil {
 					fail(err)
 					return
@@ -148,6 +167,9 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	if first != nil {
 		return first
 	}
+	if o.Arrived {
+		return nil
+	}
 	for _, fl := range ours {
 		for i := range fl.blocks {
 			fb := &fl.blocks[i]
@@ -163,17 +185,17 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	}
 	// Blocks other readers were fetching, and blocks dropped while in
 	// flight, which are fetched again here.
-	if err := h.Fetch(ctx, 0, total); err != nil {
+	if err := h.Fetch(ctx, rangeOff, total); err != nil {
 		return err
 	}
-	report(total - missingBytes(h.Missing()))
+	report(total - h.missingIn(firstBlock, endBlock))
 	return nil
 }
 
 // claimRun registers a streaming flight for the next run of blocks from
-// *cursor on that are neither present nor in flight, at most runBlocks
-// long, or returns nil when there is none left.
-func (h *Handle) claimRun(cursor *int64, runBlocks int64, recorded *recordedBytes) (*flight, error) {
+// *cursor on, before endBlock, that are neither present nor in flight, at
+// most runBlocks long, or returns nil when there is none left.
+func (h *Handle) claimRun(cursor *int64, endBlock, runBlocks int64, recorded *recordedBytes) (*flight, error) {
 	c, v := h.c, h.v
 	c.flightGate.RLock()
 	defer c.flightGate.RUnlock()
@@ -183,15 +205,15 @@ func (h *Handle) claimRun(cursor *int64, runBlocks int64, recorded *recordedByte
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	b := *cursor
-	for b < v.nblocks && (v.present.has(b) || v.flights[b] != nil) {
+	for b < endBlock && (v.present.has(b) || v.flights[b] != nil) {
 		b++
 	}
-	if b == v.nblocks {
+	if b >= endBlock {
 		*cursor = b
 		return nil, nil
 	}
 	start := b
-	for b < v.nblocks && b-start < runBlocks && !v.present.has(b) && v.flights[b] == nil {
+	for b < endBlock && b-start < runBlocks && !v.present.has(b) && v.flights[b] == nil {
 		b++
 	}
 	*cursor = b
@@ -204,10 +226,16 @@ func (h *Handle) claimRun(cursor *int64, runBlocks int64, recorded *recordedByte
 	return fl, nil
 }
 
-func missingBytes(rs []rangefetch.Range) int64 {
+// missingIn counts the bytes of the blocks in [first, end) not present.
+func (h *Handle) missingIn(first, end int64) int64 {
+	v := h.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	var n int64
-	for _, r := range rs {
-		n += r.Len
+	for b := first; b < end; b++ {
+		if !v.present.has(b) {
+			n += v.blockLen(b)
+		}
 	}
 	return n
 }

@@ -53,9 +53,11 @@ type Config struct {
 	// KernelReadAhead is the kernel's read-ahead for the mount (as root).
 	// Default 4 MiB.
 	KernelReadAhead int64
-	// FetchMemory bounds the prefetched bytes of all open files held in
-	// memory until they have arrived and the cache has written them to its
-	// data file. Default 96 MiB.
+	// FetchMemory bounds the prefetched bytes of all open files requested
+	// and not yet arrived. A prefetch streams its body into the cache's
+	// data file and holds no buffer of its size, so this is memory only
+	// when the cache cannot store the bytes and buffers them for the
+	// readers instead. Default 96 MiB.
 	FetchMemory int64
 	// RequestTimeout bounds each FUSE operation that talks to OSS, so that
 	// nothing waits without end. Default 5 minutes.

@@ -2,8 +2,10 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"sync"
 
+	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -26,12 +28,14 @@ var cancelledCtx = func() context.Context {
 // by the prefetch is fetched once, and fetched bytes go to disk). The
 // window starts at one block and doubles with every block the reader moves
 // on, up to Config.ReadAhead; it only ever reaches that far ahead of the
-// reader, so prefetch stops when the reader stops, and Release cancels it.
+// reader, so prefetch stops when the reader stops, and Release stops it (the
+// chunks in flight finish into the cache).
 //
 // A worker holds a connection slot and its chunk's share of the mount-wide
-// memory budget (filesystem.fetchMemory) only until the chunk has arrived;
-// the cache then holds the bytes in its data file (page cache) and bounds
-// the backlog of bytes not yet durable, so a disk slower than the network
+// budget of bytes in flight (filesystem.fetchMemory) only until the chunk
+// has arrived. Its GET streams the body into the cache's data file (page
+// cache), with no buffer of the chunk's size, and the cache bounds the
+// backlog of bytes not yet durable, so a disk slower than the network
 // slows the fetches down instead of filling RAM.
 type readahead struct {
 	h        *fileHandle
@@ -172,12 +176,12 @@ func (r *readahead) work() {
 	}
 }
 
-// fetchChunk fetches one chunk within the memory budget and the mount's
-// connection limit. Both are returned as soon as the chunk has arrived:
-// the cache writes each block to its data file as it arrives and frees the
-// buffer then, and bounds the bytes written but not yet durable itself, so
-// waiting for the commit here would only leave connections idle while the
-// disk catches up. It reports false when the handle is ending.
+// fetchChunk fetches one chunk within the budget of bytes in flight and
+// the mount's connection limit. Both are returned as soon as the chunk has
+// arrived in the cache's data file: the cache bounds the bytes written but
+// not yet durable itself, so waiting for the commit here would only leave
+// connections idle while the disk catches up. It reports false when the
+// handle is ending.
 func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
 	f := r.h.node.fsys
 	if err := f.fetchMemory.Acquire(ctx, rg.Len); err != nil {
@@ -205,18 +209,36 @@ func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
 	return true
 }
 
-// arrive starts the fetch of rg and waits until its bytes have arrived
-// (not until they are durable): the connection is free for the next chunk.
+// arrive fetches rg with one GET that streams the body straight into the
+// cache's data file (no buffer of the chunk's size), and returns once its
+// bytes have arrived there, readable (not once they are durable): the
+// connection is free for the next chunk. Blocks a reader is already
+// fetching are left to it.
+//
+// The GET runs under the mount's context, not the handle's: cut off at
+// Release it would throw away the bytes already on their way, and another
+// reader would fetch them again. A chunk is short, so Release (which waits
+// for the workers) waits for at most one chunk per worker; no worker takes
+// a chunk after it.
 func (r *readahead) arrive(ctx context.Context, rg rangefetch.Range) error {
 	h := r.h.ch
-	if err := h.Fetch(cancelledCtx, rg.Off, rg.Len); err == nil {
-		return nil // already present
-	}
-	// Blocks of one GET arrive in order: the last byte comes last.
-	fctx, cancel := context.WithTimeout(ctx, r.h.node.fsys.cfg.RequestTimeout)
+	fctx, cancel := context.WithTimeout(r.h.node.fsys.ctx, r.h.node.fsys.cfg.RequestTimeout)
 	defer cancel()
+	err := h.FetchAllWith(fctx, cache.FetchOptions{
+		Off: rg.Off, Len: rg.Len, Arrived: true,
+		Workers: 1, RunBytes: rg.Len,
+	})
+	if !errors.Is(err, cache.ErrNotStored) {
+		return err
+	}
+	// The cache cannot keep these bytes: fetch them into the cache's
+	// buffers, which serve the reader as they arrive. Blocks of one GET
+	// arrive in order: the last byte comes last.
+	if err := h.Fetch(cancelledCtx, rg.Off, rg.Len); err == nil {
+		return nil // present after all
+	}
 	var one [1]byte
-	_, err := h.ReadAt(fctx, one[:], rg.End()-1)
+	_, err = h.ReadAt(fctx, one[:], rg.End()-1)
 	return err
 }
 

@@ -27,8 +27,8 @@ type filesystem struct {
 	bg     sync.WaitGroup
 
 	// fetchSlots bounds the prefetch requests of all open files together;
-	// fetchMemory bounds the prefetched bytes held in memory until they
-	// have arrived (the cache then keeps them in its data file).
+	// fetchMemory bounds the prefetched bytes requested and not yet
+	// arrived (see Config.FetchMemory).
 	fetchSlots  *semaphore.Weighted
 	fetchMemory *semaphore.Weighted
 	blockSize   int64

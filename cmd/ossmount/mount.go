@@ -96,7 +96,7 @@ func (o *mountOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.dirMode, "dir-mode", "0555", "permission bits of directories (octal)")
 	f.IntVar(&o.maxParallelPerFile, "max-parallel-per-file", 0, "parallel prefetch requests of one open file (default: --max-parallel)")
 	f.StringVar(&o.readAhead, "read-ahead", "64MiB", "largest prefetch window of a sequential reader")
-	f.StringVar(&o.fetchMemory, "fetch-memory", "96MiB", "memory for prefetched bytes not yet written to the cache, all files together")
+	f.StringVar(&o.fetchMemory, "fetch-memory", "96MiB", "prefetched bytes requested and not yet arrived, all files together")
 	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 ")
