@@ -87,7 +87,9 @@ func (h *fileHandle) PassthroughFd() (int, bool) {
 
 // Read serves a READ of the kernel: from the data file when the version is
 // complete, otherwise through the cache, which fetches the missing blocks
-// (and waits for blocks a prefetch is already fetching).
+// (and waits for blocks a prefetch is already fetching). Ranges whose
+// blocks are verified in the data file are spliced from it, pinned until
+// the reply is written; others are copied through ReadAt.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	f := h.node.fsys
 	f.stats.reads.Add(1)
@@ -108,6 +110,13 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	} else if end := h.ra.observe(off, int64(n)); end > off+int64(n) {
 		_ = h.ch.Fetch(cancelledCtx, off, end-off) // start, do not wait
 	}
+	if fd, release, err := h.ch.ReadFd(ctx, off, int64(n)); err == nil {
+		f.stats.readBytes.Add(int64(n))
+		return &pinnedFdResult{fd: fd, off: off, sz: n, release: release}, 0
+	}
+	// The range is not (yet) verified in the data file: read it through
+	// the cache, which copies from a fetch buffer, checks blocks, or
+	// reports the failure.
 	got, err := h.ch.ReadAt(ctx, dest[:n], off)
 	if err != nil && !(errors.Is(err, io.EOF) && got == n) {
 		f.stats.readErrors.Add(1)

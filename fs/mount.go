@@ -56,11 +56,10 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 			// checks permissions against the modes shown.
 			Options:          []string{"ro", "default_permissions"},
 			DirectMountFlags: syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY,
-			// 1 MiB READs: one cache block per request.
-			MaxWrite:      1 << 20,
-			MaxBackground: 64,
-			Debug:         cfg.Debug,
-			Logger:        log.New(slogWriter{cfg.Logger}, "", 0),
+			MaxWrite:         maxRead(),
+			MaxBackground:    64,
+			Debug:            cfg.Debug,
+			Logger:           log.New(slogWriter{cfg.Logger}, "", 0),
 		},
 		// Entry and attribute timeouts are set per answer (see
 		// dirNode.child); these cover answers that set none.

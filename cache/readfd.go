@@ -1,0 +1,82 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNotInFile is returned by ReadFd when the range cannot be served from
+// the data file right now (a block is only in a fetch buffer, or still to
+// be checked against its CRC); ReadAt serves it instead.
+var ErrNotInFile = errors.New("cache: range not readable from the data file")
+
+// ReadFd makes [off, off+n) present, waiting for the blocks a fetch is
+// bringing, and returns the data file's descriptor once every block of the
+// range is verified in it, so that the caller can splice the bytes instead
+// of copying them. Until release is called no block of the version is
+// dropped (dropping punches holes, and a splice after the punch would send
+// zeros): call it once the descriptor was read, and soon, since drops
+// (and so fetches of dropped blocks) wait for it. The range must lie within
+// the object. ErrNotInFile means: use ReadAt.
+func (h *Handle) ReadFd(ctx context.Context, off, n int64) (fd uintptr, release func(), err error) {
+	if err := h.check(); err != nil {
+		return 0, nil, err
+	}
+	v := h.v
+	if off < 0 || n <= 0 || off+n > v.size {
+		return 0, nil, fmt.Errorf("cache read of %d bytes at %d outside the object (size %d)", n, off, v.size)
+	}
+	if v.uncached {
+		return 0, nil, ErrNotInFile
+	}
+	first, last := off/v.bs, (off+n-1)/v.bs
+	if err := h.c.ensure(v, first, last); err != nil {
+		return 0, nil, err
+	}
+	for {
+		v.fileMu.RLock()
+		v.mu.Lock()
+		b := first
+		for b <= last && v.verified.has(b) {
+			b++
+		}
+		if b > last {
+			v.mu.Unlock()
+			h.c.countHit(n)
+			return v.file.Fd(), v.fileMu.RUnlock, nil
+		}
+		fl := v.flights[b]
+		if fl == nil || v.present.has(b) {
+			// Missing without a fetch, or present but not yet checked:
+			// ReadAt fetches or checks it.
+			v.mu.Unlock()
+			v.fileMu.RUnlock()
+			return 0, nil, ErrNotInFile
+		}
+		fb := fl.block(b)
+		written := fb.written
+		v.mu.Unlock()
+		v.fileMu.RUnlock()
+		if written {
+			// Written, then dropped while in flight.
+			return 0, nil, ErrNotInFile
+		}
+		select {
+		case <-fb.done:
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		}
+		if fb.err != nil {
+			return 0, nil, ErrNotInFile // ReadAt reports or retries it
+		}
+		v.mu.Lock()
+		written = fb.written
+		v.mu.Unlock()
+		if !written {
+			// In the fetch buffer, not yet in the file: copying from
+			// the buffer is quicker than waiting for the write.
+			return 0, nil, ErrNotInFile
+		}
+	}
+}
