@@ -27,8 +27,9 @@ type version struct {
 	busy    chan struct{} // non-nil while loading, unloading, removing or detaching
 	pins    int           // open Handles
 	loaded  bool
-	stale   bool // superseded or cleared: remove when unloaded
-	touched bool // pinned by a user Handle: record the access when unloaded
+	stale   bool  // superseded or cleared: remove when unloaded
+	touched bool  // pinned by a user Handle: record the access when unloaded
+	lastUse int64 // when a Handle last let go (unix ns): the access recorded
 
 	file     *os.File // set once loaded; closed when unloaded; nil if uncached
 	uncached bool     // the cache cannot hold this version: reads bypass it
@@ -299,6 +300,9 @@ func (c *Cache) supersede(id vid) {
 func (c *Cache) unpin(v *version) {
 	c.mu.Lock()
 	v.pins--
+	// The access is the moment of use, not of the unload, which may come
+	// later, after pending commits, and in another order across versions.
+	v.lastUse = time.Now().UnixNano()
 	if v.detached.Load() {
 		last := v.pins == 0
 		c.mu.Unlock()
@@ -331,7 +335,7 @@ func (c *Cache) maybeUnload(v *version) {
 	}
 	v.loaded = false
 	v.busy = make(chan struct{})
-	stale, touched := v.stale, v.touched
+	stale, touched, lastUse := v.stale, v.touched, v.lastUse
 	c.mu.Unlock()
 
 	if v.uncached {
@@ -350,7 +354,7 @@ func (c *Cache) maybeUnload(v *version) {
 	} else {
 		old := m.Access
 		if touched {
-			m.Access = uniqueNow(old)
+			m.Access = max(lastUse, old+1)
 		}
 		if err := c.ix.putMeta(v.id, m, old, false); err != nil {
 			c.log.Warn("cache: cannot record access", "err", err)
