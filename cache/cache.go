@@ -14,6 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// statfs reads a filesystem's size and free space; tests replace it
+// before Open to pretend a disk has room it lacks.
+var statfs = unix.Statfs
+
 // Cache is an open cache directory. It is safe for concurrent use.
 //
 // Lock order: spaceMu, then commitMu, then a version's fileMu, then mu, then
@@ -96,7 +100,7 @@ func Open(opts Options, src Source) (*Cache, error) {
 		usage:         make(map[vid]int64),
 		createFile:    createDataFile,
 		writeAt:       func(f *os.File, p []byte, off int64) (int, error) { return f.WriteAt(p, off) },
-		statfs:        unix.Statfs,
+		statfs:        statfs,
 	}
 	fail := func(err error) (*Cache, error) {
 		if c.ix != nil {

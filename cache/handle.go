@@ -82,6 +82,17 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 	c, v := h.c, h.v
 	b := pos / v.bs
 	last := (pos + int64(len(q)) - 1) / v.bs
+	// fetched: this read had to wait for bytes from the source, so they
+	// count as a miss however they are finally served (from the flight's
+	// buffer, or from the file once a faster committer got there first).
+	fetched := false
+	count := func(n int64) {
+		if fetched {
+			c.countMiss(n)
+		} else {
+			c.countHit(n)
+		}
+	}
 	for {
 		v.fileMu.RLock()
 		v.mu.Lock()
@@ -96,7 +107,7 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 			got, err := v.file.ReadAt(q[:n], pos)
 			v.fileMu.RUnlock()
 			if int64(got) == n {
-				c.countHit(n)
+				count(n)
 				return int(n), nil
 			}
 			c.log.Warn("cache: cannot read a cached block; fetching it again", "err", err)
@@ -108,7 +119,7 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 			n, ok, err := h.readVerified(q, pos, b, want)
 			v.fileMu.RUnlock()
 			if ok {
-				c.countHit(int64(n))
+				count(int64(n))
 				return n, nil
 			}
 			c.checksumFailed(v, b, err)
@@ -131,6 +142,7 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 				continue
 			}
 			fl.refs.Add(1) // keep the buffer until we copied from it
+			fetched = true
 			v.mu.Unlock()
 			v.fileMu.RUnlock()
 			select {
@@ -161,6 +173,7 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 			v.mu.Unlock()
 			v.fileMu.RUnlock()
 		}
+		fetched = true
 		if err := c.ensure(v, b, last); err != nil {
 			return 0, err
 		}

@@ -168,12 +168,14 @@ func TestFullTmpfsServesReads(t *testing.T) {
 	info := src.put("bkt", "obj", 64*testBS, false) // 4 MiB on a 2 MiB disk
 	o := src.object(info.Ref())
 	log, logs := testLogger(t)
-	c := openTest(t, dir, testBS, src, func(o *Options) { o.Logger = log })
 	// Pretend statfs sees plenty of room, so writes really hit ENOSPC.
-	c.statfs = func(path string, st *unix.Statfs_t) error {
+	t.Cleanup(func() { statfs = unix.Statfs })
+	statfs = func(path string, st *unix.Statfs_t) error {
 		st.Bsize, st.Blocks, st.Bavail = 4096, 1<<30, 1<<29
 		return nil
 	}
+	c := openTest(t, dir, testBS, src, func(o *Options) { o.Logger = log })
+	statfs = unix.Statfs // later Opens see the real disk
 	h := openHandle(t, c, info)
 	readCheck(t, h, o, 0, info.Size)
 	if err := h.FetchAll(context.Background(), 4, nil); !errors.Is(err, ErrNotStored) {
