@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
@@ -184,6 +185,7 @@ func (c *Cache) Close() error {
 
 	c.mu.Lock()
 	for _, v := range c.versions {
+		c.recordAccessAtClose(v)
 		if v.file != nil {
 			v.file.Close()
 		}
@@ -195,6 +197,28 @@ func (c *Cache) Close() error {
 		err = uerr
 	}
 	return err
+}
+
+// recordAccessAtClose writes the access time of a version still loaded when
+// the cache closes (open Handles, or commits that ended with the Close), as
+// its unload would have, so recency survives the restart. The caller holds
+// c.mu; no commit runs any more.
+func (c *Cache) recordAccessAtClose(v *version) {
+	if !v.loaded || !v.touched || v.stale || v.uncached || v.detached.Load() {
+		return
+	}
+	last := v.lastUse
+	if v.pins > 0 {
+		last = time.Now().UnixNano()
+	}
+	v.mu.Lock()
+	m := v.m
+	v.mu.Unlock()
+	old := m.Access
+	m.Access = max(last, old+1)
+	if err := c.ix.putMeta(v.id, m, old, false); err != nil {
+		c.log.Warn("cache: cannot record access", "err", err)
+	}
 }
 
 // warnOnce logs a warning the first time kind happens in this Cache, so a
