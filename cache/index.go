@@ -163,16 +163,22 @@ func (ix *index) putMeta(id vid, m meta, oldAccess int64, current bool) error {
 	})
 }
 
+// prefixIterator iterates over the keys that start with prefix, prefetching
+// values in modest batches: every scan of the index is one such pass.
+func prefixIterator(txn *badger.Txn, prefix []byte) *badger.Iterator {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.PrefetchSize = 256
+	return txn.NewIterator(opts)
+}
+
 // loadBlocks reads the present blocks of id with one iterator seek.
 func (ix *index) loadBlocks(id vid, nblocks int64) (present bitset, crcs []uint64, err error) {
 	present = newBitset(nblocks)
 	crcs = make([]uint64, nblocks)
 	prefix := blockPrefix(id)
 	err = ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		opts.PrefetchSize = 256
-		it := txn.NewIterator(opts)
+		it := prefixIterator(txn, prefix)
 		defer it.Close()
 		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 			item := it.Item()

@@ -57,10 +57,7 @@ func (c *Cache) forEachMeta(fn func(s scanned) bool) error {
 	for {
 		var chunk []scanned
 		err := c.ix.db.View(func(txn *badger.Txn) error {
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix = prefix
-			opts.PrefetchSize = 256
-			it := txn.NewIterator(opts)
+			it := prefixIterator(txn, prefix)
 			defer it.Close()
 			for it.Seek(seek); it.ValidForPrefix(prefix) && len(chunk) < 1000; it.Next() {
 				item := it.Item()
@@ -141,10 +138,7 @@ func (c *Cache) currentVersions() (map[vid]struct{}, error) {
 	out := make(map[vid]struct{})
 	prefix := []byte{prefixKeyMap}
 	err := c.ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		opts.PrefetchSize = 256
-		it := txn.NewIterator(opts)
+		it := prefixIterator(txn, prefix)
 		defer it.Close()
 		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 			if err := it.Item().Value(func(v []byte) error {

@@ -173,7 +173,8 @@ Try, in another terminal:
   cat %[1]s/README.txt
   time cat %[1]s/big.bin > /dev/null    # first read: fetched in parallel, into the cache
   time cat %[1]s/big.bin > /dev/null    # second read: from the local cache
-  ossmount materialize %[1]s/datasets/2024/train.csv ./train.csv
+  go run ./cmd/ossmount materialize %[1]s/datasets/2024/train.csv ./train.csv
+                                        # or "ossmount materialize ..." after "go install ./cmd/ossmount"
 
 The cache is in %[2]s.
 Press Ctrl-C to unmount and exit.
