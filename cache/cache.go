@@ -44,10 +44,12 @@ type Cache struct {
 	closing    bool
 	flights    sync.WaitGroup
 
-	commitCh      chan commitItem
-	committerDone chan struct{}
-	commitMu      sync.Mutex          // serialises changes of block presence in the index
-	pending       *semaphore.Weighted // bytes written and waiting for the committer
+	commitCh       chan commitItem
+	commitKick     chan struct{} // commitSoon
+	durableWaiters atomic.Int32  // goroutines in awaitSettled
+	committerDone  chan struct{}
+	commitMu       sync.Mutex          // serialises changes of block presence in the index
+	pending        *semaphore.Weighted // bytes written and waiting for the committer
 
 	spaceMu  sync.Mutex    // serialises admission and eviction
 	scanDone chan struct{} // closed when the startup scan has counted every version
@@ -94,6 +96,7 @@ func Open(opts Options, src Source) (*Cache, error) {
 		src:           src,
 		lock:          lock,
 		commitCh:      make(chan commitItem, 1024),
+		commitKick:    make(chan struct{}, 1),
 		committerDone: make(chan struct{}),
 		scanDone:      make(chan struct{}),
 		pending:       semaphore.NewWeighted(pendingCommitBytes),

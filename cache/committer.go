@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"context"
 	"fmt"
+	"time"
 )
 
 // commitItem is a block written to its data file, waiting to be recorded.
@@ -10,10 +12,30 @@ type commitItem struct {
 	block int64
 	crc   uint64
 	size  int64
+	// flushed, when set, makes the item a marker rather than a block:
+	// the committer records everything queued before it, then closes it.
+	flushed chan struct{}
 }
 
 // commitBatchMax bounds one round of the committer.
 const commitBatchMax = 4096
+
+// When the committer records blocks. Nobody reads faster for a block being
+// recorded: readers use it as soon as it is written (page cache). So while
+// blocks keep arriving and nobody waits for them to be durable, the
+// committer lets them gather, and the fdatasync (which writes them all to
+// disk and commits the filesystem's journal) does not compete with the
+// writes of the fetches still running. A burst is recorded once it has
+// been quiet for commitQuiet, or once its oldest block waited commitMaxAge,
+// or once it holds commitBatchBytes, whichever comes first; and at once
+// while somebody waits for durability (materialize, Handle.Fetch) or the
+// cache closes. A crash loses at most the unrecorded blocks, which are
+// fetched again: the index never names a block that is not on disk.
+const (
+	commitQuiet      = 250 * time.Millisecond
+	commitMaxAge     = 5 * time.Second
+	commitBatchBytes = pendingCommitBytes / 2
+)
 
 // committer records written blocks in the index, in the only order that is
 // safe after a crash or power cut: data durable first (one fdatasync per
@@ -22,25 +44,124 @@ const commitBatchMax = 4096
 // of a sync is shared by everything written meanwhile.
 func (c *Cache) committer() {
 	defer close(c.committerDone)
-	for {
-		item, ok := <-c.commitCh
-		if !ok {
-			return
+	var (
+		batch        []commitItem
+		bytes        int64
+		oldest, last time.Time
+	)
+	wake := time.NewTimer(commitMaxAge)
+	wake.Stop()
+	defer wake.Stop()
+	// take adds an item to the batch; a flush marker commits the batch
+	// first. It reports false once the channel is closed.
+	take := func(item commitItem, ok bool) bool {
+		switch {
+		case !ok:
+			if len(batch) > 0 {
+				c.commit(batch)
+			}
+			return false
+		case item.flushed != nil:
+			if len(batch) > 0 {
+				c.commit(batch)
+				batch, bytes = nil, 0
+			}
+			close(item.flushed)
+		default:
+			if len(batch) == 0 {
+				oldest = time.Now()
+			}
+			batch, bytes = append(batch, item), bytes+item.size
+			last = time.Now()
 		}
-		batch := []commitItem{item}
-	drain:
-		for len(batch) < commitBatchMax {
-			select {
-			case item, ok := <-c.commitCh:
-				if !ok {
+		return true
+	}
+	for {
+		kicked := false
+		select {
+		case item, ok := <-c.commitCh:
+			if !take(item, ok) {
+				return
+			}
+			// Everything queued meanwhile joins the batch, so that one
+			// fdatasync serves it all.
+		drain:
+			for len(batch) < commitBatchMax {
+				select {
+				case item, ok := <-c.commitCh:
+					if !take(item, ok) {
+						return
+					}
+				default:
 					break drain
 				}
-				batch = append(batch, item)
-			default:
-				break drain
 			}
+		case <-c.commitKick:
+			kicked = true
+		case <-wake.C:
 		}
-		c.commit(batch)
+		if len(batch) == 0 {
+			continue
+		}
+		now := time.Now()
+		due := last.Add(commitQuiet)
+		if aged := oldest.Add(commitMaxAge); aged.Before(due) {
+			due = aged
+		}
+		if kicked || c.durableWaiters.Load() > 0 || !now.Before(due) ||
+			bytes >= commitBatchBytes || len(batch) >= commitBatchMax {
+			c.commit(batch)
+			batch, bytes = nil, 0
+			wake.Stop()
+			continue
+		}
+		wake.Reset(due.Sub(now))
+	}
+}
+
+// flushCommits returns once every block written before the call is
+// recorded (or known not to be).
+func (c *Cache) flushCommits() {
+	done := make(chan struct{})
+	c.flightGate.RLock()
+	closing := c.closing
+	if !closing {
+		c.commitCh <- commitItem{flushed: done}
+	}
+	c.flightGate.RUnlock()
+	if !closing {
+		<-done
+	}
+}
+
+// commitSoon asks the committer to record what it holds now rather than
+// wait for the burst to end.
+func (c *Cache) commitSoon() {
+	select {
+	case c.commitKick <- struct{}{}:
+	default:
+	}
+}
+
+// awaitSettled waits until fb is recorded (or will not be), keeping the
+// committer from holding blocks back meanwhile.
+func (c *Cache) awaitSettled(ctx context.Context, fb *flightBlock) error {
+	select {
+	case <-fb.settled:
+		return nil
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err // a caller that only starts fetches does not wait
+	}
+	c.durableWaiters.Add(1)
+	defer c.durableWaiters.Add(-1)
+	c.commitSoon()
+	select {
+	case <-fb.settled:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -123,6 +244,7 @@ func (c *Cache) commit(batch []commitItem) {
 		}
 		close(fb.settled)
 		c.pending.Release(c.pendingWeight(it.size))
+		c.countUnrecorded(-it.size)
 	}
 	for _, it := range batch {
 		v := it.fl.v

@@ -50,7 +50,9 @@
 // written meanwhile. So after a crash or power cut every block the index
 // calls present holds the right bytes; at worst some durable blocks are not
 // recorded and are fetched again. Badger itself is not synced per write:
-// losing its tail on a power cut only forgets blocks, which is safe.
+// losing its tail on a power cut only forgets blocks, which is safe. The
+// committer waits for a burst of fetching to pause before it syncs, unless
+// somebody waits for durability (committer.go): readers never need it.
 //
 // Reads never wait for the disk: a block is served from the fetch's memory
 // buffer as soon as all its bytes arrived and its CRC is computed, and from

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -153,9 +151,6 @@ func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
 		c.notStored(fl, b, fmt.Errorf("%w: %w", ErrNotStored, err))
 		return
 	}
-	// Start the writeback now so that the committer's fdatasync finds
-	// little left to do.
-	_ = unix.SyncFileRange(int(v.file.Fd()), b*v.bs, size, unix.SYNC_FILE_RANGE_WRITE)
 	v.mu.Lock()
 	fb := fl.block(b)
 	fb.written = true
@@ -165,6 +160,7 @@ func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
 	v.inflight++
 	v.mu.Unlock()
 	fl.unref()
+	c.countUnrecorded(size)
 	c.commitCh <- commitItem{fl: fl, block: b, crc: crc, size: size}
 }
 
@@ -188,7 +184,7 @@ func (c *Cache) notStored(fl *flight, b int64, err error) {
 // pendingCommitBytes bounds the bytes written to data files but not yet
 // recorded (dirty pages, not memory of ours); fetches wait when the disk
 // falls behind.
-const pendingCommitBytes = 256 << 20
+const pendingCommitBytes = 2 << 30
 
 func (c *Cache) pendingWeight(size int64) int64 { return min(size, pendingCommitBytes) }
 

@@ -55,6 +55,12 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 		return err
 	}
 	c, v := h.c, h.v
+	if !o.Arrived {
+		// It waits for every block to be recorded and reports progress
+		// as they are: the committer records them as they come.
+		c.durableWaiters.Add(1)
+		defer c.durableWaiters.Add(-1)
+	}
 	workers := o.Workers
 	if workers <= 0 {
 		workers = 8
@@ -173,10 +179,8 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	for _, fl := range ours {
 		for i := range fl.blocks {
 			fb := &fl.blocks[i]
-			select {
-			case <-fb.settled:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := h.c.awaitSettled(ctx, fb); err != nil {
+				return err
 			}
 			if fb.stored != nil {
 				return fb.stored

@@ -134,10 +134,8 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 				// committer to let it go, then fetch it again.
 				v.mu.Unlock()
 				v.fileMu.RUnlock()
-				select {
-				case <-fb.settled:
-				case <-ctx.Done():
-					return 0, ctx.Err()
+				if err := c.awaitSettled(ctx, fb); err != nil {
+					return 0, err
 				}
 				continue
 			}

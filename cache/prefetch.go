@@ -45,10 +45,8 @@ func (h *Handle) await(ctx context.Context, first, last int64) error {
 			continue
 		}
 		fb := fl.block(b)
-		select {
-		case <-fb.settled:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := h.c.awaitSettled(ctx, fb); err != nil {
+			return err
 		}
 		if errors.Is(fb.err, errAbandoned) {
 			continue // its fetch gave up: fetch it again

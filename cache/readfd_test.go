@@ -68,6 +68,7 @@ func TestReadFdHoldsDrops(t *testing.T) {
 	h := openHandle(t, c, info)
 	ctx := context.Background()
 	readCheck(t, h, o, 0, info.Size)
+	c.flushCommits()
 
 	fd, release, err := h.ReadFd(ctx, testBS, testBS)
 	if err != nil {

@@ -28,15 +28,27 @@ var (
 		Namespace: "ossmount", Subsystem: "cache", Name: "checksum_failures_total",
 		Help: "Cached blocks that failed their CRC64 check and were dropped.",
 	})
+	metricUnrecordedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "ossmount", Subsystem: "cache", Name: "unrecorded_bytes",
+		Help: "Bytes written to the cache and not yet durable and recorded in its index (a crash would fetch them again).",
+	})
 )
 
 func init() {
-	prometheus.MustRegister(metricHitBytes, metricMissBytes, metricEvictions, metricChecksumFailures)
+	prometheus.MustRegister(metricHitBytes, metricMissBytes, metricEvictions, metricChecksumFailures, metricUnrecordedBytes)
 }
 
 // counters are the per-Cache figures behind Stats.
 type counters struct {
 	hit, miss, fetched, evictions, checksumFailures atomic.Int64
+	unrecorded                                      atomic.Int64
+}
+
+// countUnrecorded follows the bytes handed to the committer and not yet
+// recorded (or given up).
+func (c *Cache) countUnrecorded(n int64) {
+	c.stats.unrecorded.Add(n)
+	metricUnrecordedBytes.Add(float64(n))
 }
 
 func (c *Cache) countHit(n int64) {
@@ -64,6 +76,7 @@ type Stats struct {
 	FetchedBytes     int64 // bytes fetched since Open (reads and prefetch)
 	Evictions        int64 // versions evicted since Open
 	ChecksumFailures int64 // blocks dropped since Open because they failed their CRC
+	UnrecordedBytes  int64 // bytes written and waiting to be made durable and recorded
 	Counting         bool  // the startup scan is still counting: Entries and BytesOnDisk are partial
 }
 
@@ -77,6 +90,7 @@ func (c *Cache) Stats() Stats {
 		FetchedBytes:     c.stats.fetched.Load(),
 		Evictions:        c.stats.evictions.Load(),
 		ChecksumFailures: c.stats.checksumFailures.Load(),
+		UnrecordedBytes:  c.stats.unrecorded.Load(),
 	}
 	if !c.closed.Load() {
 		s.IndexBytes = c.ix.size()

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -164,9 +162,6 @@ func (c *Cache) streamArrived(fl *flight, b int64, crc uint64) {
 	fb := fl.block(b)
 	fb.crc = crc
 	c.stats.fetched.Add(size)
-	// Start the writeback now so that the committer's fdatasync finds
-	// little left to do.
-	_ = unix.SyncFileRange(int(v.file.Fd()), b*v.bs, size, unix.SYNC_FILE_RANGE_WRITE)
 	v.mu.Lock()
 	fb.written = true
 	if !fb.dropped {
@@ -176,6 +171,7 @@ func (c *Cache) streamArrived(fl *flight, b int64, crc uint64) {
 	v.mu.Unlock()
 	close(fb.done)
 	fl.unref()
+	c.countUnrecorded(size)
 	c.commitCh <- commitItem{fl: fl, block: b, crc: crc, size: size}
 }
 

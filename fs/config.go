@@ -44,11 +44,11 @@ type Config struct {
 	DirMode  uint32 // permission bits of directories, default 0555
 
 	// MaxParallel bounds the prefetch requests of all open files together,
-	// MaxParallelPerFile those of one open file. Defaults 16 and MaxParallel.
+	// MaxParallelPerFile those of one open file. Defaults 32 and MaxParallel.
 	MaxParallel        int
 	MaxParallelPerFile int
 	// ReadAhead is the largest prefetch window of a sequential reader.
-	// Default 64 MiB.
+	// Default 128 MiB.
 	ReadAhead int64
 	// KernelReadAhead is the kernel's read-ahead for the mount (as root).
 	// Default 4 MiB.
@@ -57,7 +57,7 @@ type Config struct {
 	// and not yet arrived. A prefetch streams its body into the cache's
 	// data file and holds no buffer of its size, so this is memory only
 	// when the cache cannot store the bytes and buffers them for the
-	// readers instead. Default 96 MiB.
+	// readers instead. Default 160 MiB.
 	FetchMemory int64
 	// RequestTimeout bounds each FUSE operation that talks to OSS, so that
 	// nothing waits without end. Default 5 minutes.
@@ -76,9 +76,9 @@ type Config struct {
 
 const (
 	defaultTTL             = 60 * time.Second
-	defaultMaxParallel     = 16
-	defaultReadAhead       = 64 << 20
-	defaultFetchMemory     = 96 << 20
+	defaultMaxParallel     = 32
+	defaultReadAhead       = 128 << 20
+	defaultFetchMemory     = 160 << 20
 	defaultKernelReadAhead = 4 << 20
 	defaultRequestTimeout  = 5 * time.Minute
 )

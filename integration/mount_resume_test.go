@@ -129,13 +129,16 @@ func TestMountKill9Resume(t *testing.T) {
 	})
 	mustEqual(t, "first half through the child", readPrefix(t, e.path("r.bin"), half), data[:half])
 
-	// Blocks are recorded in the cache a moment after they are served;
-	// wait until a re-read of exactly the first half is all cache hits.
+	// Blocks are recorded in the cache's index a moment after they are
+	// served, once the burst of fetching is over: wait until a re-read of
+	// exactly the first half is all cache hits and nothing written waits
+	// to be recorded.
 	waitFor(t, 30*time.Second, "the first half to be recorded in the cache", func() bool {
 		dropPageCache(t, e.path("r.bin"))
 		hits := scrapeMetric(t, metrics, "ossmount_cache_hit_bytes_total")
 		readBackwards(t, e.path("r.bin"), half)
-		return scrapeMetric(t, metrics, "ossmount_cache_hit_bytes_total")-hits >= float64(half)
+		return scrapeMetric(t, metrics, "ossmount_cache_hit_bytes_total")-hits >= float64(half) &&
+			scrapeMetric(t, metrics, "ossmount_cache_unrecorded_bytes") == 0
 	})
 
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {

@@ -29,7 +29,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.region, "region", "", "OSS region for V4 signatures, e.g. cn-hangzhou (default $OSS_REGION, or derived from the endpoint)")
 	fs.IntVar(&f.signVersion, "sign-version", 4, "signature version: 4, or 1 for old gateways")
 	fs.StringVar(&f.credentialsFile, "credentials-file", "", "file with OSS_ACCESS_KEY_ID=... lines, mode 0600 (default: the environment)")
-	fs.IntVar(&f.maxParallel, "max-parallel", 16, "parallel connections to OSS")
+	fs.IntVar(&f.maxParallel, "max-parallel", 32, "parallel connections to OSS")
 }
 
 // config resolves the flags and the environment into a client configuration.

@@ -110,7 +110,7 @@ Exit codes:
 	f.client.register(fl)
 	f.cache.register(fl)
 	// materialize sizes its pool from --threads and --part-size unless the
-	// user sets --max-parallel; the shared help would claim 16.
+	// user sets --max-parallel; the shared help would claim 32.
 	if mp := fl.Lookup("max-parallel"); mp != nil {
 		mp.Usage = "parallel connections to OSS (default: one per thread, each of which has one GET in flight)"
 		mp.DefValue = "0"
