@@ -108,3 +108,39 @@ func missingBytes(h *Handle) int64 {
 	}
 	return n
 }
+
+// Blocks that arrived but wait for the burst to pause before they are
+// recorded are recorded by Close: a reopened cache has them all, and
+// reading them costs no GET.
+func TestCloseRecordsArrivedBlocks(t *testing.T) {
+	src := newMemSource(testBS)
+	info := src.put("bkt", "obj", 6*testBS+5, true)
+	o := src.object(info.Ref())
+	dir := t.TempDir()
+	c := openTest(t, dir, testBS, src)
+	h, err := c.Open(context.Background(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 2, RunBytes: 2 * testBS, Arrived: true}); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().UnrecordedBytes; n != 0 {
+		t.Fatalf("%d bytes unrecorded after Close", n)
+	}
+	gets := src.gets.Load()
+
+	c2 := openTest(t, dir, testBS, src)
+	h2 := openHandle(t, c2, info)
+	if m := h2.Missing(); len(m) != 0 {
+		t.Fatalf("missing after reopen: %v", m)
+	}
+	readCheck(t, h2, o, 0, info.Size)
+	if g := src.gets.Load() - gets; g != 0 {
+		t.Fatalf("reading recorded blocks made %d GETs", g)
+	}
+}
