@@ -48,6 +48,17 @@ func (c *Cache) admit(id vid, n int64) error {
 		used = c.used
 		c.mu.Unlock()
 		lim = c.limit(used)
+		if used+n > lim && c.heldByCommits(id) {
+			// Versions nobody uses stay loaded, and so cannot be
+			// evicted, while their blocks wait for the committer:
+			// record them now rather than leave this block out.
+			c.flushCommits()
+			c.evict(used + n - lim + lim/32)
+			c.mu.Lock()
+			used = c.used
+			c.mu.Unlock()
+			lim = c.limit(used)
+		}
 		if used+n > lim {
 			c.warnOnce("full", "cache: the cache is full of data in use; serving reads without caching them",
 				"dir", c.dir, "used", used, "limit", lim)
@@ -56,6 +67,25 @@ func (c *Cache) admit(id vid, n int64) error {
 	}
 	c.addUsage(id, n)
 	return nil
+}
+
+// heldByCommits reports whether a version other than id is loaded only
+// because blocks of it wait to be recorded.
+func (c *Cache) heldByCommits(id vid) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.versions {
+		if v.id == id || !v.loaded || v.pins > 0 || v.busy != nil {
+			continue
+		}
+		v.mu.Lock()
+		held := v.inflight > 0
+		v.mu.Unlock()
+		if held {
+			return true
+		}
+	}
+	return false
 }
 
 // evictIfNeeded brings the cache back within its limit (after the startup

@@ -238,3 +238,39 @@ func TestUnwritableCacheServesReads(t *testing.T) {
 	}
 	waitFor(t, "the version to unload", func() bool { return c.Stats().Entries == 0 })
 }
+
+// A version whose blocks still wait for the committer stays loaded, and a
+// loaded version cannot be evicted: a reader of another object that needs
+// its room has the committer record them first, rather than go without
+// caching.
+func TestCapEvictsVersionsWaitingForTheCommitter(t *testing.T) {
+	dir := t.TempDir()
+	src := newMemSource(testBS)
+	const capBytes = 6 * testBS
+	c := openTest(t, dir, testBS, src, func(o *Options) { o.MaxBytes = capBytes })
+	ctx := context.Background()
+	arrived := FetchOptions{Workers: 2, RunBytes: 2 * testBS, Arrived: true}
+
+	a := src.put("bkt", "a", 4*testBS, false)
+	ha := openHandle(t, c, a)
+	if err := ha.FetchAllWith(ctx, arrived); err != nil {
+		t.Fatal(err)
+	}
+	ha.Close()
+
+	b := src.put("bkt", "b", 4*testBS, false)
+	hb := openHandle(t, c, b)
+	if err := hb.FetchAllWith(ctx, arrived); err != nil {
+		t.Fatal(err)
+	}
+	c.flushCommits()
+	if m := hb.Missing(); len(m) != 0 {
+		t.Fatalf("b was not cached, missing %v", m)
+	}
+	if st := c.Stats(); st.Evictions != 1 {
+		t.Fatalf("evictions %d, want 1 (a)", st.Evictions)
+	}
+	if a := allocated(t, filepath.Join(dir, dataDirName)); a > capBytes {
+		t.Fatalf("data files use %d bytes, cap %d", a, capBytes)
+	}
+}
