@@ -216,6 +216,15 @@ func (h *Handle) readVerified(q []byte, pos, b int64, want uint64) (int, bool, e
 	return copy(q, data[pos-b*v.bs:]), true, nil
 }
 
+// Settle returns once the blocks that arrived before the call (of any
+// version) are recorded, or known not to be: the committer otherwise waits
+// for a burst of fetching to pause. Missing then counts them as present.
+func (h *Handle) Settle() {
+	if h.check() == nil {
+		h.c.flushCommits()
+	}
+}
+
 // Missing lists the byte ranges of the version that are not present.
 func (h *Handle) Missing() []rangefetch.Range {
 	v := h.v

@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,11 +97,23 @@ func TestMaterializeFromMountPath(t *testing.T) {
 	dest := e.dest("m.bin")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := e.bareCommand(ctx, "materialize", "--progress=none", "--endpoint", "127.0.0.1:1", filepath.Join(mp, "dir", "m.bin"), dest)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	cmd := e.bareCommand(ctx, "materialize", "--progress=json", "--endpoint", "127.0.0.1:1", filepath.Join(mp, "dir", "m.bin"), dest)
+	out, err := cmd.Output()
+	if err != nil {
 		t.Fatalf("materialize from the mount: %v: %s", err, out)
 	}
 	assertFile(t, dest, data)
+	// The blocks the mount read count as reused, even those it had not
+	// yet recorded when the request came.
+	var last jsonProgress
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if err := json.Unmarshal([]byte(line), &last); err != nil {
+			t.Fatalf("progress line %q: %v", line, err)
+		}
+	}
+	if last.Result == nil || last.Result.ReusedBytes < 4*mib {
+		t.Errorf("result %+v: want at least the 4 MiB read through the mount reused", last.Result)
+	}
 	if st := e.srv.Stats(); st.BodyBytes != int64(size) {
 		t.Errorf("mount and materialize together fetched %d bytes, want each of the %d once", st.BodyBytes, size)
 	}

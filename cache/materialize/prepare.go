@@ -20,6 +20,7 @@ type preparation struct {
 // versionHandle is what prepare needs of a *cache.Handle.
 type versionHandle interface {
 	FetchAllWith(ctx context.Context, o cache.FetchOptions) error
+	Settle()
 	Missing() []rangefetch.Range
 	VerifyComplete(ctx context.Context) error
 	DropAll()
@@ -53,6 +54,9 @@ func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, r
 		return nil
 	}
 
+	// Blocks a mount read a moment ago may still wait to be recorded;
+	// they count as reused too.
+	h.Settle()
 	p.reused = size - total(h.Missing())
 	err := fetchAndVerify(ctx, h, fetch)
 	if errors.Is(err, cache.ErrCorrupt) {

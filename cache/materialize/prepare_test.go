@@ -71,6 +71,8 @@ func (f *fakeVersion) VerifyComplete(context.Context) error {
 	return err
 }
 
+func (f *fakeVersion) Settle() {}
+
 func (f *fakeVersion) DropAll() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
