@@ -65,6 +65,52 @@ func TestMountCLIBackground(t *testing.T) {
 	}
 }
 
+// Relative paths mean what they mean where the command runs, although the
+// background process runs in "/": the mountpoint, --cache-dir and
+// --credentials-file.
+func TestMountCLIRelativePaths(t *testing.T) {
+	e := newMountEnv(t)
+	data := e.put("rel.txt", []byte("relative paths\n"))
+	work := t.TempDir()
+	for _, d := range []string{"mnt", "cache"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds := "OSS_ACCESS_KEY_ID=" + e.creds.AccessKeyID + "\nOSS_ACCESS_KEY_SECRET=" + e.creds.AccessKeySecret + "\n"
+	if err := os.WriteFile(filepath.Join(work, "creds"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mp := filepath.Join(work, "mnt")
+	t.Cleanup(func() {
+		if isMounted(t, mp) {
+			syscall.Unmount(mp, syscall.MNT_DETACH)
+		}
+	})
+	run := func(args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, ossmountBinary(t), args...)
+		cmd.Dir = work
+		// Credentials only from the file.
+		cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID=", "OSS_ACCESS_KEY_SECRET=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ossmount %q: %v\n%s", args, err, out)
+		}
+	}
+	run("mount", "--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou",
+		"--cache-dir", "cache", "--credentials-file", "creds", "oss://"+mountBucket, "mnt")
+	mustEqual(t, "read through a mount made with relative paths", readMounted(t, filepath.Join(mp, "rel.txt")), data)
+	if _, locked, _ := cache.Owner(filepath.Join(work, "cache")); !locked {
+		t.Errorf("the cache in ./cache is not owned while the mount runs")
+	}
+	run("unmount", "mnt")
+	if isMounted(t, mp) {
+		t.Errorf("still mounted after ossmount unmount mnt")
+	}
+}
+
 // A mount that cannot work fails at once, with the reason, and leaves
 // nothing running.
 func TestMountCLIRefusesToMount(t *testing.T) {

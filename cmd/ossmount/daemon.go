@@ -59,7 +59,11 @@ func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountp
 	}
 	defer r.Close()
 
-	child := exec.Command(exe, daemonArgs(cmd)...)
+	args, err := daemonArgs(cmd, mountpoint)
+	if err != nil {
+		return err
+	}
+	child := exec.Command(exe, args...)
 	child.Env = append(os.Environ(), readyFDEnv+"=3")
 	child.Stdin = devNull
 	child.Stdout = logFile
@@ -91,14 +95,35 @@ func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountp
 
 // daemonArgs rebuilds the command line for the background process from the
 // flags actually given, so it does not depend on how this one was started.
-func daemonArgs(cmd *cobra.Command) []string {
+// The child runs in "/" (so that it keeps no directory busy): paths are
+// made absolute here, and the mountpoint is the one already resolved.
+func daemonArgs(cmd *cobra.Command, mountpoint string) ([]string, error) {
 	args := []string{cmd.Name(), "--foreground"}
+	var err error
 	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name != "foreground" {
-			args = append(args, "--"+f.Name+"="+f.Value.String())
+		v := f.Value.String()
+		switch f.Name {
+		case "foreground":
+			return
+		case "cache-dir", "credentials-file":
+			if v != "" {
+				abs, aerr := filepath.Abs(v)
+				if aerr != nil && err == nil {
+					err = fmt.Errorf("--%s: %w", f.Name, aerr)
+				}
+				v = abs
+			}
 		}
+		args = append(args, "--"+f.Name+"="+v)
 	})
-	return append(append(args, "--"), cmd.Flags().Args()...)
+	if err != nil {
+		return nil, err
+	}
+	pos := cmd.Flags().Args()
+	if len(pos) != 2 {
+		return nil, fmt.Errorf("mount takes SOURCE and MOUNTPOINT, got %d arguments", len(pos))
+	}
+	return append(args, "--", pos[0], mountpoint), nil
 }
 
 // readiness reports to a waiting parent; it does nothing when there is
