@@ -55,20 +55,29 @@ type flightBlock struct {
 	written bool          // its bytes are in the data file, no longer read from buf; guarded by version.mu
 }
 
+// newFlight is a buffered fetch of blocks [first, last]: the body goes to
+// a run buffer, and each block to the data file once complete.
 func newFlight(c *Cache, v *version, first, last int64) *flight {
+	fl := flightOf(c, v, first, last)
+	fl.bufp = getRunBuf((last - first + 1) * v.bs)
+	fl.buf = (*fl.bufp)[:fl.n]
+	return fl
+}
+
+// flightOf sets up what buffered and streaming flights share: the range,
+// the generation it belongs to, and per block the channels readers and
+// the committer wait on. One reference per block, one for the fetch.
+func flightOf(c *Cache, v *version, first, last int64) *flight {
 	off := first * v.bs
-	end := min((last+1)*v.bs, v.size)
 	fl := &flight{
 		c:      c,
 		v:      v,
 		first:  first,
 		off:    off,
-		bufp:   getRunBuf((last - first + 1) * v.bs),
+		n:      min((last+1)*v.bs, v.size) - off,
 		gen:    v.gen,
 		blocks: make([]flightBlock, last-first+1),
 	}
-	fl.buf = (*fl.bufp)[:end-off]
-	fl.n = end - off
 	fl.refs.Store(int32(len(fl.blocks)) + 1)
 	for i := range fl.blocks {
 		fl.blocks[i].done = make(chan struct{})

@@ -55,24 +55,11 @@ var errAbandoned = errors.New("cache: fetch abandoned")
 // errStreamEnded refuses bytes that a source writes after its fetch ended.
 var errStreamEnded = errors.New("cache: write after the fetch ended")
 
+// newStreamFlight is a streaming fetch of blocks [first, last]: no run
+// buffer; the body goes to the data file as it arrives (streamWrite).
 func newStreamFlight(c *Cache, v *version, first, last int64, recorded *recordedBytes) *flight {
-	off := first * v.bs
-	end := min((last+1)*v.bs, v.size)
-	fl := &flight{
-		c:      c,
-		v:      v,
-		first:  first,
-		off:    off,
-		n:      end - off,
-		gen:    v.gen,
-		blocks: make([]flightBlock, last-first+1),
-		stream: &streamState{pos: off, recorded: recorded},
-	}
-	fl.refs.Store(int32(len(fl.blocks)) + 1)
-	for i := range fl.blocks {
-		fl.blocks[i].done = make(chan struct{})
-		fl.blocks[i].settled = make(chan struct{})
-	}
+	fl := flightOf(c, v, first, last)
+	fl.stream = &streamState{pos: fl.off, recorded: recorded}
 	return fl
 }
 
