@@ -90,11 +90,11 @@ func TestPrometheusCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	readCheck(t, h, src.object(info.Ref()), 0, 500) // hit
-	if d := counterValue(metricMissBytes) - miss0; d < 1000 {
-		t.Fatalf("miss bytes grew by %v", d)
+	if d := counterValue(metricMissBytes) - miss0; d != 1000 {
+		t.Fatalf("miss bytes grew by %v, want 1000", d)
 	}
-	if d := counterValue(metricHitBytes) - hit0; d < 500 {
-		t.Fatalf("hit bytes grew by %v", d)
+	if d := counterValue(metricHitBytes) - hit0; d != 500 {
+		t.Fatalf("hit bytes grew by %v, want 500", d)
 	}
 }
 

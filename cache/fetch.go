@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -12,26 +11,27 @@ import (
 // neither present nor already being fetched, in runs of at most maxRun
 // blocks (one GET each), and at most maxRunsPerEnsure runs at a time so a
 // huge read does not allocate buffers for all of it at once: readers call
-// it again as they get to blocks without a fetch.
-func (c *Cache) ensure(v *version, first, last int64) error {
+// it again as they get to blocks without a fetch. It returns the runs it
+// started: reads of those blocks are misses, however fast the fetch is.
+func (c *Cache) ensure(v *version, first, last int64) (started blockSpans, err error) {
 	if c.src == nil {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		for b := first; b <= last; b++ {
 			if !v.present.has(b) && v.flights[b] == nil {
-				return ErrNoSource
+				return nil, ErrNoSource
 			}
 		}
-		return nil
+		return nil, nil
 	}
 	c.flightGate.RLock()
 	defer c.flightGate.RUnlock()
 	if c.closing {
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	var started []*flight
+	var flights []*flight
 	v.mu.Lock()
-	for b := first; b <= last && len(started) < maxRunsPerEnsure; {
+	for b := first; b <= last && len(flights) < maxRunsPerEnsure; {
 		if v.present.has(b) || v.flights[b] != nil {
 			b++
 			continue
@@ -45,14 +45,28 @@ func (c *Cache) ensure(v *version, first, last int64) error {
 			v.flights[i] = fl
 		}
 		v.inflight++
-		started = append(started, fl)
+		flights = append(flights, fl)
+		started = append(started, [2]int64{start, b - 1})
 	}
 	v.mu.Unlock()
-	c.flights.Add(len(started))
-	for _, fl := range started {
+	c.flights.Add(len(flights))
+	for _, fl := range flights {
 		go c.runFlight(fl)
 	}
-	return nil
+	return started, nil
+}
+
+// blockSpans are runs of blocks, first and last of each.
+type blockSpans [][2]int64
+
+// has reports whether block b is in one of the runs.
+func (s blockSpans) has(b int64) bool {
+	for _, r := range s {
+		if b >= r[0] && b <= r[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRunsPerEnsure bounds the fetches one call of ensure starts.
@@ -107,12 +121,11 @@ func (c *Cache) failFlight(fl *flight, err error) {
 // blockArrived is called once all bytes of block b are in the flight's
 // buffer: it checksums them, wakes the readers, and stores the block.
 func (c *Cache) blockArrived(fl *flight, b int64) {
-	fb := fl.block(b)
 	data := fl.data(b)
-	fb.crc = rangefetch.CRC64(data, 0)
+	crc := rangefetch.CRC64(data, 0)
 	c.stats.fetched.Add(int64(len(data)))
-	close(fb.done)
-	c.store(fl, b, data, fb.crc)
+	close(fl.block(b).done)
+	c.store(fl, b, data, crc)
 }
 
 // store writes a fetched block to the data file and queues it for the
@@ -128,29 +141,28 @@ func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
 		return
 	}
 	size := int64(len(data))
-	alloc := c.allocSize(size)
-	if err := c.admit(v.id, alloc); err != nil {
-		c.notStored(fl, b, err)
-		return
-	}
-	// Bound the bytes written but not yet recorded, so that a slow disk
-	// slows fetches down rather than piling up dirty pages. Not cancelled
-	// by Close: the committer runs until every fetch has ended, and bytes
-	// already fetched are worth keeping.
-	if err := c.pending.Acquire(context.Background(), c.pendingWeight(size)); err != nil {
-		c.addUsage(v.id, -alloc)
+	if err := c.reserve(v, b); err != nil {
 		c.notStored(fl, b, err)
 		return
 	}
 	if _, err := c.writeAt(v.file, data, b*v.bs); err != nil {
-		c.pending.Release(c.pendingWeight(size))
-		c.addUsage(v.id, -alloc)
+		c.unreserve(v, b)
 		_ = punchHole(v.file, b*v.bs, size)
 		c.warnOnce("write", "cache: cannot write to the cache; serving reads without caching them",
 			"dir", c.dir, "err", err)
 		c.notStored(fl, b, fmt.Errorf("%w: %w", ErrNotStored, err))
 		return
 	}
+	c.markWritten(fl, b)
+	fl.unref()
+	c.queueCommit(fl, b, crc, size)
+}
+
+// markWritten records that block b's bytes are in the data file: readers
+// read it from there from now on (unless it was dropped in flight), and
+// the version stays loaded until the committer is done with the block.
+func (c *Cache) markWritten(fl *flight, b int64) {
+	v := fl.v
 	v.mu.Lock()
 	fb := fl.block(b)
 	fb.written = true
@@ -159,7 +171,10 @@ func (c *Cache) store(fl *flight, b int64, data []byte, crc uint64) {
 	}
 	v.inflight++
 	v.mu.Unlock()
-	fl.unref()
+}
+
+// queueCommit hands a written block to the committer.
+func (c *Cache) queueCommit(fl *flight, b int64, crc uint64, size int64) {
 	c.countUnrecorded(size)
 	c.commitCh <- commitItem{fl: fl, block: b, crc: crc, size: size}
 }

@@ -58,13 +58,15 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), v.size)
+	var started blockSpans
 	if end > off {
-		if err := h.c.ensure(v, off/v.bs, (end-1)/v.bs); err != nil {
+		var err error
+		if started, err = h.c.ensure(v, off/v.bs, (end-1)/v.bs); err != nil {
 			return 0, err
 		}
 	}
 	for pos := off; pos < end; {
-		n, err := h.readSome(ctx, p[pos-off:end-off], pos)
+		n, err := h.readSome(ctx, p[pos-off:end-off], pos, started)
 		pos += int64(n)
 		if err != nil {
 			return int(pos - off), err
@@ -78,14 +80,16 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 
 // readSome serves a prefix of q (object offset pos) from one source: a run
 // of verified blocks on disk, one block to verify, or one block in flight.
-func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error) {
+// started are the runs this read's own fetches bring.
+func (h *Handle) readSome(ctx context.Context, q []byte, pos int64, started blockSpans) (int, error) {
 	c, v := h.c, h.v
 	b := pos / v.bs
 	last := (pos + int64(len(q)) - 1) / v.bs
-	// fetched: this read had to wait for bytes from the source, so they
-	// count as a miss however they are finally served (from the flight's
-	// buffer, or from the file once a faster committer got there first).
-	fetched := false
+	// fetched: this read started or waited for a fetch from the source,
+	// so its bytes count as a miss however they are finally served (from
+	// the flight's buffer, or from the file once the fetch got there
+	// first).
+	fetched := started.has(b)
 	count := func(n int64) {
 		if fetched {
 			c.countMiss(n)
@@ -99,7 +103,8 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 		switch {
 		case v.verified.has(b):
 			e := b
-			for e < last && v.verified.has(e+1) {
+			// A run counts as one: all hits, or all fetched by this read.
+			for e < last && v.verified.has(e+1) && started.has(e+1) == fetched {
 				e++
 			}
 			v.mu.Unlock()
@@ -172,7 +177,7 @@ func (h *Handle) readSome(ctx context.Context, q []byte, pos int64) (int, error)
 			v.fileMu.RUnlock()
 		}
 		fetched = true
-		if err := c.ensure(v, b, last); err != nil {
+		if _, err := c.ensure(v, b, last); err != nil {
 			return 0, err
 		}
 	}

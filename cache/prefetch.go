@@ -25,7 +25,7 @@ func (h *Handle) Fetch(ctx context.Context, off, n int64) error {
 // is recorded, or will not be (ErrNotStored).
 func (h *Handle) await(ctx context.Context, first, last int64) error {
 	v := h.v
-	if err := h.c.ensure(v, first, last); err != nil {
+	if _, err := h.c.ensure(v, first, last); err != nil {
 		return err
 	}
 	var notStored error
@@ -39,7 +39,7 @@ func (h *Handle) await(ctx context.Context, first, last int64) error {
 		fl := v.flights[b]
 		v.mu.Unlock()
 		if fl == nil {
-			if err := h.c.ensure(v, b, last); err != nil {
+			if _, err := h.c.ensure(v, b, last); err != nil {
 				return err
 			}
 			continue

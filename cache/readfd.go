@@ -31,9 +31,13 @@ func (h *Handle) ReadFd(ctx context.Context, off, n int64) (fd uintptr, release 
 		return 0, nil, ErrNotInFile
 	}
 	first, last := off/v.bs, (off+n-1)/v.bs
-	if err := h.c.ensure(v, first, last); err != nil {
+	started, err := h.c.ensure(v, first, last)
+	if err != nil {
 		return 0, nil, err
 	}
+	// waited: the range had to come from the source, a miss however it is
+	// served (as in readSome).
+	waited := len(started) > 0
 	for {
 		v.fileMu.RLock()
 		v.mu.Lock()
@@ -43,7 +47,11 @@ func (h *Handle) ReadFd(ctx context.Context, off, n int64) (fd uintptr, release 
 		}
 		if b > last {
 			v.mu.Unlock()
-			h.c.countHit(n)
+			if waited {
+				h.c.countMiss(n)
+			} else {
+				h.c.countHit(n)
+			}
 			return v.file.Fd(), v.fileMu.RUnlock, nil
 		}
 		fl := v.flights[b]
@@ -62,6 +70,7 @@ func (h *Handle) ReadFd(ctx context.Context, off, n int64) (fd uintptr, release 
 			// Written, then dropped while in flight.
 			return 0, nil, ErrNotInFile
 		}
+		waited = true
 		select {
 		case <-fb.done:
 		case <-ctx.Done():
