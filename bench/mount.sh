@@ -20,7 +20,7 @@
 #                        disk out of the comparison)
 #   OSSMOUNT_BENCH_CONNS connections of the mount (--max-parallel; default:
 #                        the mount's default)
-#   OSSMOUNT_BENCH_FLAGS more flags for "ossmount mount", e.g. "--read-ahead 128MiB"
+#   OSSMOUNT_BENCH_FLAGS more flags for "ossmount mount", e.g. "--read-ahead 256MiB"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -164,8 +164,10 @@ local_file=$(find "$cache/data" -type f -size "$((size_mb * 1024 * 1024))c" | he
 local_read=$(best_cat "$local_file")
 
 fs_type=$(df -PT "$work" | awk 'NR==2 {print $2}')
+# The connections the mount used: the flag, or its default as --help says.
+used_conns=${conns:-$("$bin/ossmount" mount --help | sed -n 's/.*--max-parallel int .*(default \([0-9]*\)).*/\1/p')}
 awk -v size="$size_mb" -v cold="$cold" -v warm="$warm" -v loc="$local_read" -v sdk="$sdk" \
-	-v hwm="$hwm_kb" -v cpu="$cpu_ticks" -v sdkcpu="$sdk_cpu" -v hz="$(getconf CLK_TCK)" -v ncpu="$(nproc)" -v conns="${conns:-default}" -v colds="${colds[*]}" -v sdks="${sdks[*]}" -v fs="$fs_type" -v pt="$( [ "$(id -u)" = 0 ] && echo yes || echo no)" 'BEGIN {
+	-v hwm="$hwm_kb" -v cpu="$cpu_ticks" -v sdkcpu="$sdk_cpu" -v hz="$(getconf CLK_TCK)" -v ncpu="$(nproc)" -v conns="$used_conns" -v colds="${colds[*]}" -v sdks="${sdks[*]}" -v fs="$fs_type" -v pt="$( [ "$(id -u)" = 0 ] && echo yes || echo no)" 'BEGIN {
 	mib = size
 	printf "Object %d MiB; server: 15 ms to first byte, 32 MiB/s per response; mount --max-parallel %s; cache on %s; root: %s\n", size, conns, fs, pt
 	printf "cold runs: %s s; DownloadFile runs: %s s\n\n", colds, sdks
@@ -175,7 +177,7 @@ awk -v size="$size_mb" -v cold="$cold" -v warm="$warm" -v loc="$local_read" -v s
 	printf "| cold cat through the mount, median of 3 | %.3f | %.1f | %.2fx DownloadFile |\n", cold, mib / cold, sdk / cold
 	# What the shaped server allows: every connection busy at 32 MiB/s
 	# from the first byte (15 ms) on.
-	n = (conns == "default" ? 32 : conns)
+	n = conns
 	i16 = 0.015 + mib / (16 * 32); idn = 0.015 + mib / (n * 32)
 	printf "| ideal, 16 connections x 32 MiB/s | %.3f | %.1f | %.2fx DownloadFile |\n", i16, mib / i16, sdk / i16
 	printf "| ideal, %d connections x 32 MiB/s (the mount'"'"'s) | %.3f | %.1f | %.2fx DownloadFile |\n", n, idn, mib / idn, sdk / idn

@@ -22,7 +22,10 @@ var statfs = unix.Statfs
 // Cache is an open cache directory. It is safe for concurrent use.
 //
 // Lock order: spaceMu, then commitMu, then a version's fileMu, then mu, then
-// a version's mu. No lock is held while waiting for the network.
+// a version's mu. A flight's mu comes before all of them (streamWrite holds
+// it while it reserves space and hands blocks on). No lock is held while
+// waiting for the network. admit may wait for the committer while it holds
+// spaceMu (and the flight's mu): the committer takes neither.
 type Cache struct {
 	dir       string
 	opts      Options
@@ -46,7 +49,7 @@ type Cache struct {
 
 	commitCh       chan commitItem
 	commitKick     chan struct{} // commitSoon
-	durableWaiters atomic.Int32  // goroutines in awaitSettled
+	durableWaiters atomic.Int32  // callers waiting for durability (awaitSettled, FetchAllWith without Arrived)
 	committerDone  chan struct{}
 	commitMu       sync.Mutex          // serialises changes of block presence in the index
 	pending        *semaphore.Weighted // bytes written and waiting for the committer

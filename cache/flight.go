@@ -37,7 +37,8 @@ type flight struct {
 
 	// refs counts the users of buf: one per block until it is written to
 	// the data file (or will not be), one for the fetch itself, one per
-	// reader copying from it. The last one recycles buf.
+	// reader copying from it. The last one recycles buf. A streaming
+	// flight has no buf and counts the same way, to no effect.
 	refs atomic.Int32
 
 	mu      sync.Mutex
@@ -46,10 +47,9 @@ type flight struct {
 }
 
 type flightBlock struct {
-	done    chan struct{} // closed when the bytes are in buf (err == nil) or the fetch failed
+	done    chan struct{} // closed when the bytes are in buf, or for a streaming flight in the data file (err == nil), or the fetch failed
 	settled chan struct{} // closed when the block is committed, or will not be
 	err     error         // fetch error, set before done is closed
-	crc     uint64        // set before done is closed
 	stored  error         // why the block was not stored, set before settled is closed
 	dropped bool          // DropBlocks forgot it while in flight; guarded by version.mu
 	written bool          // its bytes are in the data file, no longer read from buf; guarded by version.mu

@@ -125,8 +125,10 @@ func (c *Cache) reserve(v *version, b int64) error {
 	if err := c.admit(v.id, c.allocSize(size)); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotStored, err)
 	}
-	// Not cancelled by Close, as in store: the committer runs until every
-	// fetch has ended.
+	// Bound the bytes written but not yet recorded, so that a slow disk
+	// slows fetches down rather than piling up dirty pages. Not cancelled
+	// by Close: the committer runs until every fetch has ended, and bytes
+	// already fetched are worth keeping.
 	if err := c.pending.Acquire(context.Background(), c.pendingWeight(size)); err != nil {
 		c.addUsage(v.id, -c.allocSize(size))
 		return fmt.Errorf("%w: %w", ErrNotStored, err)
@@ -144,22 +146,12 @@ func (c *Cache) unreserve(v *version, b int64) {
 // streamArrived hands block b, whose bytes are all in the data file, to
 // the readers and the committer. Called with fl.mu held.
 func (c *Cache) streamArrived(fl *flight, b int64, crc uint64) {
-	v := fl.v
-	size := v.blockLen(b)
-	fb := fl.block(b)
-	fb.crc = crc
+	size := fl.v.blockLen(b)
 	c.stats.fetched.Add(size)
-	v.mu.Lock()
-	fb.written = true
-	if !fb.dropped {
-		v.verified.set(b)
-	}
-	v.inflight++
-	v.mu.Unlock()
-	close(fb.done)
+	c.markWritten(fl, b)
+	close(fl.block(b).done)
 	fl.unref()
-	c.countUnrecorded(size)
-	c.commitCh <- commitItem{fl: fl, block: b, crc: crc, size: size}
+	c.queueCommit(fl, b, crc, size)
 }
 
 // runStream performs the GET of a streaming flight in the caller's

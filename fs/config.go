@@ -78,7 +78,7 @@ const (
 	defaultTTL             = 60 * time.Second
 	defaultMaxParallel     = 32
 	defaultReadAhead       = 128 << 20
-	defaultFetchMemory     = 160 << 20
+	DefaultFetchMemory     = 160 << 20
 	defaultKernelReadAhead = 4 << 20
 	defaultRequestTimeout  = 5 * time.Minute
 )
@@ -126,7 +126,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.KernelReadAhead = defaultKernelReadAhead
 	}
 	if c.FetchMemory <= 0 {
-		c.FetchMemory = defaultFetchMemory
+		c.FetchMemory = DefaultFetchMemory
 	}
 	c.FetchMemory = max(c.FetchMemory, prefetchChunk)
 	if c.RequestTimeout <= 0 {

@@ -210,12 +210,21 @@ func TestLookupsShareOneRequest(t *testing.T) {
 	f, _ := testFS(t, store, time.Minute)
 	d := newDirMeta(f, "s/")
 
+	// The waiter that gives up is the one that starts the LIST, so the
+	// request must not be tied to its context.
 	impatient, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
 	go func() {
 		_, err := d.snapshot(impatient)
 		gaveUp <- err
 	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for store.lists.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no LIST started")
+		}
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
 	var wg sync.WaitGroup
 	results := make(chan int, 8)
 	for i := 0; i < 8; i++ {
@@ -230,12 +239,20 @@ func TestLookupsShareOneRequest(t *testing.T) {
 			results <- len(l.entries)
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for store.lists.Load() == 0 {
+	// Once all nine wait for the one LIST, its starter gives up.
+	waiters := func() int {
+		d.mu.Lock()
+		c := d.listCall
+		d.mu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.waiters
+	}
+	for waiters() != 9 {
 		if time.Now().After(deadline) {
-			t.Fatal("no LIST started")
+			t.Fatalf("%d waiters joined the LIST, want 9", waiters())
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
 	}
 	cancel()
 	if err := <-gaveUp; err != context.Canceled {

@@ -17,6 +17,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
 // Server is a mounted ossmount filesystem.
@@ -24,6 +25,7 @@ type Server struct {
 	fsys       *filesystem
 	fuse       *fuse.Server
 	mountpoint string
+	dev        uint64 // the mount's device number, 0 if unknown
 
 	served       chan struct{} // closed when the FUSE loop has exited
 	shutdownOnce sync.Once
@@ -85,7 +87,11 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 		return nil, explainMountError(mp, err)
 	}
 	s := &Server{fsys: fsys, fuse: server, mountpoint: mp, served: make(chan struct{})}
-	setKernelReadahead(mp, cfg.KernelReadAhead, cfg.Logger)
+	var st syscall.Stat_t
+	if err := syscall.Stat(mp, &st); err == nil {
+		s.dev = st.Dev
+		setKernelReadahead(s.dev, cfg.KernelReadAhead, cfg.Logger)
+	}
 	go func() {
 		server.Wait()
 		close(s.served)
@@ -149,11 +155,6 @@ func (s *Server) Unmount() error {
 // that all further access fails with ENOTCONN. It returns when the server
 // has stopped.
 func (s *Server) UnmountForce(ctx context.Context) error {
-	var dev uint64
-	var st syscall.Stat_t
-	if err := syscall.Stat(s.mountpoint, &st); err == nil {
-		dev = st.Dev
-	}
 	s.fsys.cancel() // in-flight reads and prefetch end now
 	select {
 	case <-s.served:
@@ -165,8 +166,8 @@ func (s *Server) UnmountForce(ctx context.Context) error {
 	select {
 	case <-s.served:
 	case <-ctx.Done():
-		if dev != 0 {
-			abortConnection(dev)
+		if s.dev != 0 {
+			abortConnection(s.dev)
 		}
 		<-s.served
 	}
@@ -190,27 +191,19 @@ func (s *Server) shutdown() {
 // 128 KiB ones: far fewer round trips through this process. Random reads
 // are not affected: the kernel reads just what a lone small read asks for.
 // Only root may change it; otherwise the default stays.
-func setKernelReadahead(mp string, n int64, log *slog.Logger) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(mp, &st); err != nil {
-		return
-	}
-	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unixMajor(st.Dev), unixMinor(st.Dev))
+func setKernelReadahead(dev uint64, n int64, log *slog.Logger) {
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(dev), unix.Minor(dev))
 	if err := os.WriteFile(path, []byte(strconv.FormatInt(n>>10, 10)), 0); err != nil {
 		log.Debug("cannot set the kernel read-ahead", "path", path, "err", err)
 	}
 }
 
-func unixMajor(dev uint64) uint64 { return ((dev >> 8) & 0xfff) | ((dev >> 32) &^ 0xfff) }
-
 // abortConnection ends a FUSE connection through fusectl: every request
 // waiting on it fails and the server's device reads return ENODEV.
 func abortConnection(dev uint64) {
-	id := fmt.Sprint(unixMinor(dev))
+	id := fmt.Sprint(unix.Minor(dev))
 	_ = os.WriteFile(filepath.Join("/sys/fs/fuse/connections", id, "abort"), []byte("1"), 0)
 }
-
-func unixMinor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
 
 // UnmountPath unmounts a FUSE mount: with umount(2) as root, otherwise with
 // fusermount3 -u. lazy detaches the mount even while it is in use.

@@ -30,7 +30,7 @@ func (r *pinnedFdResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 	if err != nil {
 		return nil, fuse.ToStatus(err)
 	}
-	if n != r.sz {
+	if n != sz {
 		// The cache vouched for the whole range; a short read means the
 		// file was changed behind its back.
 		return nil, fuse.EIO

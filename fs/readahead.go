@@ -119,7 +119,7 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	// a chunk already.
 	for r.running < r.maxConns && r.running-r.busy < len(r.queue) {
 		r.running++
-		r.start(r.work)
+		r.startWorker()
 	}
 
 	// If the reader gets ahead of the workers, its own fetch takes a
@@ -134,17 +134,18 @@ func (r *readahead) chunk() int64 {
 	return min(prefetchChunk, max(r.block, alignUp(r.window/int64(max(r.maxConns, 1)), r.block)))
 }
 
-// start runs fn in a goroutine owned by the handle (it ends with the
-// handle's context, and stop waits for it) and counted in the mount's
-// WaitGroup, so shutdown waits for it too; r.mu is held.
-func (r *readahead) start(fn func()) {
+// startWorker runs a worker in a goroutine owned by the handle (it takes
+// no chunk once the handle's context is done, and stop waits for it)
+// and counted in the mount's WaitGroup, so shutdown waits for it too;
+// r.mu is held.
+func (r *readahead) startWorker() {
 	f := r.h.node.fsys
 	r.inflight.Add(1)
 	f.bg.Add(1)
 	go func() {
 		defer f.bg.Done()
 		defer r.inflight.Done()
-		fn()
+		r.work()
 	}()
 }
 
@@ -191,7 +192,7 @@ func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
 	if err := f.fetchSlots.Acquire(ctx, 1); err != nil {
 		return false
 	}
-	err := r.arrive(ctx, rg)
+	err := r.arrive(rg)
 	f.fetchSlots.Release(1)
 	if err == nil {
 		return true
@@ -220,7 +221,7 @@ func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
 // reader would fetch them again. A chunk is short, so Release (which waits
 // for the workers) waits for at most one chunk per worker; no worker takes
 // a chunk after it.
-func (r *readahead) arrive(ctx context.Context, rg rangefetch.Range) error {
+func (r *readahead) arrive(rg rangefetch.Range) error {
 	h := r.h.ch
 	fctx, cancel := context.WithTimeout(r.h.node.fsys.ctx, r.h.node.fsys.cfg.RequestTimeout)
 	defer cancel()
@@ -242,8 +243,9 @@ func (r *readahead) arrive(ctx context.Context, rg rangefetch.Range) error {
 	return err
 }
 
-// stop ends prefetching and returns once no worker is running; the
-// handle's context must have been cancelled so that running fetches end.
+// stop ends prefetching and returns once no worker is running: each
+// finishes the chunk in hand (its GET runs under the mount's context, see
+// arrive, bounded by Config.RequestTimeout) and takes no other.
 func (r *readahead) stop() {
 	r.mu.Lock()
 	r.stopped = true

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -248,8 +247,6 @@ func dropPageCache(t testing.TB, path string) {
 		t.Fatalf("fadvise %s: %v", path, err)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // lockedBuffer collects a child process's output while the test reads it.
 type lockedBuffer struct {

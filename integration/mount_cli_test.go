@@ -14,12 +14,20 @@ import (
 )
 
 // runOssmount runs the built ossmount with the test server's credentials in
-// its environment and returns its exit code and output.
+// its environment (env adds to it, and overrides) and returns its exit code
+// and output.
 func (e *mountEnv) runOssmount(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	return e.runOssmountIn(t, "", env, args...)
+}
+
+// runOssmountIn is runOssmount in the working directory dir.
+func (e *mountEnv) runOssmountIn(t *testing.T, dir string, env []string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ossmountBinary(t), args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+e.creds.AccessKeyID, "OSS_ACCESS_KEY_SECRET="+e.creds.AccessKeySecret)
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
@@ -89,14 +97,10 @@ func TestMountCLIRelativePaths(t *testing.T) {
 	})
 	run := func(args ...string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, ossmountBinary(t), args...)
-		cmd.Dir = work
 		// Credentials only from the file.
-		cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID=", "OSS_ACCESS_KEY_SECRET=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("ossmount %q: %v\n%s", args, err, out)
+		noCreds := []string{"OSS_ACCESS_KEY_ID=", "OSS_ACCESS_KEY_SECRET="}
+		if code, out := e.runOssmountIn(t, work, noCreds, args...); code != 0 {
+			t.Fatalf("ossmount %q exited %d:\n%s", args, code, out)
 		}
 	}
 	run("mount", "--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou",

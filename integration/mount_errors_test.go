@@ -3,6 +3,7 @@ package integration
 import (
 	"errors"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -66,7 +67,7 @@ func TestMountXattrs(t *testing.T) {
 	if got := get(file, "user.ossmount.cache_dir"); got != e.cacheDir {
 		t.Errorf("cache_dir = %q, want %q", got, e.cacheDir)
 	}
-	if got := get(e.mp, "user.ossmount.pid"); got != itoa(os.Getpid()) {
+	if got := get(e.mp, "user.ossmount.pid"); got != strconv.Itoa(os.Getpid()) {
 		t.Errorf("pid = %q, want %d", got, os.Getpid())
 	}
 	buf := make([]byte, 1024)

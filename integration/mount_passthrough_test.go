@@ -70,8 +70,10 @@ func TestMountCompleteVersionPassthrough(t *testing.T) {
 func TestMountUnmountWhileReading(t *testing.T) {
 	e := newMountEnv(t)
 	e.put("slow.bin", randomBytes(41, 64<<20))
-	e.srv.SetFaults(ossserver.Faults{FirstByteLatency: 20 * time.Millisecond, BytesPerSecond: 4 << 20})
-	m := e.mountDefault()
+	// Two connections at 1 MiB/s each: the readers need half a minute for
+	// the object, far longer than the unmounts below.
+	e.srv.SetFaults(ossserver.Faults{FirstByteLatency: 20 * time.Millisecond, BytesPerSecond: 1 << 20})
+	m := e.mountWith(func(c *mountConfig) { c.MaxParallel = 2 })
 
 	var wg sync.WaitGroup
 	var done atomic.Int32
@@ -111,7 +113,7 @@ func TestMountUnmountWhileReading(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		if err == nil {
-			t.Errorf("a read of a 64 MiB object at 4 MiB/s finished before the forced unmount")
+			t.Errorf("a read of a 64 MiB object at 2 MiB/s finished before the forced unmount")
 		}
 	}
 	e.mount = nil

@@ -68,6 +68,9 @@ func (f *fakeVersion) VerifyComplete(context.Context) error {
 	}
 	err := f.verify[0]
 	f.verify = f.verify[1:]
+	if errors.Is(err, cache.ErrIncomplete) {
+		delete(f.present, 1) // a reader dropped block 1 meanwhile
+	}
 	return err
 }
 
@@ -132,7 +135,24 @@ func TestPrepareGivesUpAfterSecondMismatch(t *testing.T) {
 
 func TestPrepareFetchesAgainWhenABlockVanished(t *testing.T) {
 	f := newFakeVersion(3*fakeBlock, fmt.Errorf("%w: 1 block", cache.ErrIncomplete), nil)
-	if _, err := testPrepare(t, f); err != nil {
+	p, err := testPrepare(t, f)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Only the vanished block is fetched again, and nothing is dropped.
+	if len(f.opts) != 2 || f.drops != 0 || p.refetched || len(f.Missing()) != 0 || f.fetched != 4*fakeBlock {
+		t.Fatalf("fetches=%d drops=%d refetched=%v missing=%v fetched=%d",
+			len(f.opts), f.drops, p.refetched, f.Missing(), f.fetched)
+	}
+}
+
+func TestPrepareGivesUpWhenBlocksKeepVanishing(t *testing.T) {
+	incomplete := fmt.Errorf("%w: 1 block", cache.ErrIncomplete)
+	f := newFakeVersion(3*fakeBlock, incomplete, incomplete, incomplete, nil)
+	if _, err := testPrepare(t, f); !errors.Is(err, cache.ErrIncomplete) {
+		t.Fatalf("err = %v, want ErrIncomplete after three tries", err)
+	}
+	if len(f.opts) != 3 {
+		t.Fatalf("%d fetches, want 3", len(f.opts))
 	}
 }

@@ -119,11 +119,8 @@ func daemonArgs(cmd *cobra.Command, mountpoint string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	pos := cmd.Flags().Args()
-	if len(pos) != 2 {
-		return nil, fmt.Errorf("mount takes SOURCE and MOUNTPOINT, got %d arguments", len(pos))
-	}
-	return append(args, "--", pos[0], mountpoint), nil
+	// The arguments were checked already: SOURCE, then MOUNTPOINT.
+	return append(args, "--", cmd.Flags().Arg(0), mountpoint), nil
 }
 
 // readiness reports to a waiting parent; it does nothing when there is

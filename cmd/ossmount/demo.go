@@ -138,8 +138,7 @@ func (o *demoOptions) run(cmd *cobra.Command, args []string) error {
 		Credentials: rangefetch.Credentials{
 			AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret,
 		},
-		MaxConns: 16,
-		Logger:   log,
+		Logger: log,
 	})
 	if err != nil {
 		return err
@@ -152,7 +151,7 @@ func (o *demoOptions) run(cmd *cobra.Command, args []string) error {
 		cacheOpts:  cache.Options{Dir: cacheDir, Logger: log},
 		fsCfg: fs.Config{
 			Store: client, Bucket: demoBucket, CacheDir: cacheDir,
-			MaxParallel: 16, Logger: log,
+			Logger: log,
 		},
 	}
 	ready := &readiness{onReady: func() { printDemoHelp(out, mountpoint, cacheDir, srv.Endpoint) }}

@@ -99,7 +99,7 @@ func (o *mountOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.fetchMemory, "fetch-memory", "160MiB", "prefetched bytes requested and not yet arrived, all files together")
 	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 ")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100")
 	f.BoolVar(&o.profile, "profile", false, "also serve Go profiles at http://ADDR/debug/pprof/ on --metrics-addr")
 	_ = f.MarkHidden("profile")
 }
@@ -237,7 +237,7 @@ func (o *mountOptions) serve(ctx context.Context, p mountPlan, log *slog.Logger,
 // endpoint, mounts, reports readiness and serves until unmounted. mount and
 // demo share it.
 func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *slog.Logger, metricsAddr string, ready *readiness) error {
-	limitHeap()
+	limitHeap(p.fsCfg.FetchMemory)
 	c, err := cache.Open(p.cacheOpts, client)
 	if err != nil {
 		var locked *cache.LockedError
@@ -278,18 +278,23 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 	return nil
 }
 
-// mountHeapLimit is the soft limit of the mount's Go heap. Fetch buffers
-// of a few MiB come and go at the network's pace; left to GOGC alone, the
-// heap grows to twice what is live between collections, which during a
-// large sequential read is most of the process's memory. With the limit
-// the collector runs a little earlier instead.
-const mountHeapLimit = 144 << 20
-
-// limitHeap sets mountHeapLimit unless GOMEMLIMIT chose a limit already.
-func limitHeap() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(mountHeapLimit)
+// limitHeap sets a soft limit on the mount's Go heap, unless GOMEMLIMIT
+// chose one already. Fetch buffers of a few MiB come and go at the
+// network's pace; left to GOGC alone, the heap grows to twice what is live
+// between collections, which during a large sequential read is most of the
+// process's memory. With the limit the collector runs a little earlier
+// instead. The limit leaves room for fetchMemory, the prefetched bytes the
+// mount may hold in buffers when the cache cannot store them (0: the
+// mount's default), so that it does not collect without pause then.
+func limitHeap(fetchMemory int64) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
 	}
+	if fetchMemory <= 0 {
+		fetchMemory = fs.DefaultFetchMemory
+	}
+	const rest = 64 << 20 // index, listings, FUSE and HTTP buffers
+	debug.SetMemoryLimit(rest + fetchMemory)
 }
 
 // serveMetrics serves the default Prometheus registry (which also holds the

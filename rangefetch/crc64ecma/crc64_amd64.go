@@ -7,10 +7,6 @@ import "golang.org/x/sys/cpu"
 // useCLMUL: the CPU has PCLMULQDQ, and SSE4.1 for PEXTRQ.
 var useCLMUL = cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE41
 
-// minFold is the shortest input given to the fold: it loads four 16-byte
-// lanes at once. Below that hash/crc64's tables are as fast anyway.
-const minFold = 64
-
 // updateCLMUL extends the raw (uninverted) register reg with p, whose
 // length is a multiple of 16 and at least 64 (crc64_amd64.s).
 //
