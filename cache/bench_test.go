@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/object"
 	"golang.org/x/sys/unix"
-
-	"github.com/ossmount/ossmount/rangefetch"
 )
 
 // Benchmarks compare the cache with plain file I/O on the same disk:
@@ -56,7 +55,7 @@ var benchRAM = sync.OnceValue(func() []byte {
 	return p
 })
 
-func (s ramSource) ReadRange(ctx context.Context, _ rangefetch.Ref, off, n int64, w io.WriterAt) error {
+func (s ramSource) ReadRange(ctx context.Context, _ object.Ref, off, n int64, w io.WriterAt) error {
 	for end := off + n; off < end; {
 		pos := off % int64(len(s.buf))
 		k := min(end-off, 256<<10, int64(len(s.buf))-pos)
@@ -90,7 +89,7 @@ func BenchmarkFillCache(b *testing.B) {
 	size := benchSize(b)
 	src := ramSource{benchRAM()}
 	root := benchDir(b)
-	info := rangefetch.ObjectInfo{Bucket: "bench", Key: "fill", ETag: `"FILL"`, Size: size}
+	info := object.Info{Bucket: "bench", Key: "fill", ETag: `"FILL"`, Size: size}
 	b.SetBytes(size)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -155,14 +154,14 @@ func BenchmarkFillPwrite(b *testing.B) {
 }
 
 // benchFilled returns an open cache holding a complete object.
-func benchFilled(b *testing.B) (*Cache, rangefetch.ObjectInfo) {
+func benchFilled(b *testing.B) (*Cache, object.Info) {
 	size := benchSize(b)
 	c, err := Open(Options{Dir: benchDir(b), MinFreeRatio: -1, MaxBytes: 4 * size}, ramSource{benchRAM()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	info := rangefetch.ObjectInfo{Bucket: "bench", Key: "read", ETag: `"READ"`, Size: size}
+	info := object.Info{Bucket: "bench", Key: "read", ETag: `"READ"`, Size: size}
 	h, err := c.Open(context.Background(), info)
 	if err != nil {
 		b.Fatal(err)
@@ -276,7 +275,7 @@ func buildEntries(b *testing.B, dir string, n int) {
 			{metaKey(id), m.encode()},
 			{recencyKey(m.Access, id), nil},
 			{keyMapKey(bucket, key), id[:]},
-			{blockKey(id, 0), encodeCRC(rangefetch.CRC64(block, 0))},
+			{blockKey(id, 0), encodeCRC(object.CRC64(block, 0))},
 		} {
 			if err := wb.Set(kv[0], kv[1]); err != nil {
 				b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -451,7 +452,7 @@ func TestCombineCRCs(t *testing.T) {
 		o := src.object(info.Ref())
 		var crcs []uint64
 		for off := int64(0); off < size; off += testBS {
-			crcs = append(crcs, rangefetch.CRC64(o.bytesAt(off, min(testBS, size-off)), 0))
+			crcs = append(crcs, object.CRC64(o.bytesAt(off, min(testBS, size-off)), 0))
 		}
 		if got := combineCRCs(crcs, testBS, size); got != info.CRC64 {
 			t.Fatalf("size %d: combined %x, want %x", size, got, info.CRC64)

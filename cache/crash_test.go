@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -113,7 +114,7 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test in -short mode")
 	}
-	srv, mem, creds := ossserver.StartTest(t)
+	srv, mem, creds := ossservertest.Start(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	objects := map[string][]byte{}
 	for i, k := range crashKeys {
@@ -127,7 +128,7 @@ func TestCrashSafety(t *testing.T) {
 	dir := t.TempDir()
 	client := crashClient(t, srv.Endpoint, creds.AccessKeyID, creds.AccessKeySecret)
 	ctx := context.Background()
-	infos := map[string]rangefetch.ObjectInfo{}
+	infos := map[string]object.Info{}
 	for _, k := range crashKeys {
 		info, err := client.Stat(ctx, crashBucket, k)
 		if err != nil {

@@ -3,7 +3,7 @@ package cache
 import (
 	"sync"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // combineCRCs returns the CRC64 of a whole object from its block CRCs. The
@@ -20,7 +20,7 @@ func combineCRCs(crcs []uint64, bs, size int64) uint64 {
 		sum = applyOperator(shift, sum) ^ crcs[b]
 	}
 	last := size - (n-1)*bs
-	return rangefetch.CRC64Combine(sum, crcs[n-1], last)
+	return object.CRC64Combine(sum, crcs[n-1], last)
 }
 
 var shiftOps sync.Map // block size -> *[64]uint64
@@ -32,7 +32,7 @@ func shiftOperator(n int64) *[64]uint64 {
 	}
 	var op [64]uint64
 	for i := range op {
-		op[i] = rangefetch.CRC64Combine(1<<i, 0, n)
+		op[i] = object.CRC64Combine(1<<i, 0, n)
 	}
 	shiftOps.Store(n, &op)
 	return &op

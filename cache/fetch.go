@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // ensure starts fetches for the blocks in [first, last] of v that are
@@ -122,7 +122,7 @@ func (c *Cache) failFlight(fl *flight, err error) {
 // buffer: it checksums them, wakes the readers, and stores the block.
 func (c *Cache) blockArrived(fl *flight, b int64) {
 	data := fl.data(b)
-	crc := rangefetch.CRC64(data, 0)
+	crc := object.CRC64(data, 0)
 	c.stats.fetched.Add(int64(len(data)))
 	close(fl.block(b).done)
 	c.store(fl, b, data, crc)

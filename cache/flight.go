@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // flight is one GET of a run of consecutive missing blocks. While it is
@@ -42,8 +42,8 @@ type flight struct {
 	refs atomic.Int32
 
 	mu      sync.Mutex
-	covered []rangefetch.Range // byte ranges of buf written, sorted and merged
-	next    int                // blocks[:next] are complete
+	covered []object.Range // byte ranges of buf written, sorted and merged
+	next    int            // blocks[:next] are complete
 }
 
 type flightBlock struct {
@@ -136,7 +136,7 @@ func (fl *flight) WriteAt(p []byte, off int64) (int, error) {
 		p, rel = p[skip:], rel+skip
 	}
 	copy(fl.buf[rel:], p)
-	fl.covered = addRange(fl.covered, rangefetch.Range{Off: rel, Len: int64(len(p))})
+	fl.covered = addRange(fl.covered, object.Range{Off: rel, Len: int64(len(p))})
 	ready := fl.completeLocked()
 	fl.mu.Unlock()
 	for _, b := range ready {
@@ -175,7 +175,7 @@ func (fl *flight) finish() error {
 }
 
 // addRange inserts r into a sorted, merged list of ranges.
-func addRange(rs []rangefetch.Range, r rangefetch.Range) []rangefetch.Range {
+func addRange(rs []object.Range, r object.Range) []object.Range {
 	if r.Len <= 0 {
 		return rs
 	}
@@ -187,7 +187,7 @@ func addRange(rs []rangefetch.Range, r rangefetch.Range) []rangefetch.Range {
 	for ; i < len(rs) && rs[i].Off <= r.End(); i++ {
 		start := min(rs[i].Off, r.Off)
 		end := max(rs[i].End(), r.End())
-		r = rangefetch.Range{Off: start, Len: end - start}
+		r = object.Range{Off: start, Len: end - start}
 	}
 	out = append(out, r)
 	return append(out, rs[i:]...)

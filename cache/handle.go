@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // Handle is a pinned object version: while it is open, eviction leaves the
@@ -21,12 +21,12 @@ type Handle struct {
 }
 
 // Info describes the version, with the CRC64 if any opener knew it.
-func (h *Handle) Info() rangefetch.ObjectInfo {
+func (h *Handle) Info() object.Info {
 	v := h.v
 	v.mu.Lock()
 	m := v.m
 	v.mu.Unlock()
-	return rangefetch.ObjectInfo{Bucket: m.Bucket, Key: m.Key, Size: m.Size, ETag: m.ETag, CRC64: m.CRC64, HasCRC64: m.HasCRC64}
+	return object.Info{Bucket: m.Bucket, Key: m.Key, Size: m.Size, ETag: m.ETag, CRC64: m.CRC64, HasCRC64: m.HasCRC64}
 }
 
 func (h *Handle) check() error {
@@ -210,7 +210,7 @@ func (h *Handle) readVerified(q []byte, pos, b int64, want uint64) (int, bool, e
 		}
 		return 0, false, err
 	}
-	if rangefetch.CRC64(data, 0) != want {
+	if object.CRC64(data, 0) != want {
 		return 0, false, nil
 	}
 	v.mu.Lock()
@@ -231,11 +231,11 @@ func (h *Handle) Settle() {
 }
 
 // Missing lists the byte ranges of the version that are not present.
-func (h *Handle) Missing() []rangefetch.Range {
+func (h *Handle) Missing() []object.Range {
 	v := h.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var out []rangefetch.Range
+	var out []object.Range
 	for b := int64(0); b < v.nblocks; b++ {
 		if v.present.has(b) {
 			continue
@@ -245,7 +245,7 @@ func (h *Handle) Missing() []rangefetch.Range {
 		if k := len(out) - 1; k >= 0 && out[k].End() == off {
 			out[k].Len += n
 		} else {
-			out = append(out, rangefetch.Range{Off: off, Len: n})
+			out = append(out, object.Range{Off: off, Len: n})
 		}
 	}
 	return out

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -34,7 +35,7 @@ func fillPattern(p []byte, seed, off int64) {
 
 // testObject is an object of the in-memory source.
 type testObject struct {
-	info rangefetch.ObjectInfo
+	info object.Info
 	data []byte // nil: generated from seed
 	seed int64
 }
@@ -51,7 +52,7 @@ func (o *testObject) bytesAt(off, n int64) []byte {
 // memSource is an in-memory Source that counts what it serves.
 type memSource struct {
 	mu      sync.Mutex
-	objects map[rangefetch.Ref]*testObject
+	objects map[object.Ref]*testObject
 	gets    atomic.Int64
 	bytes   atomic.Int64
 	fetched map[string]int // "etag@off" of every block-aligned offset served, per block size bs
@@ -66,15 +67,15 @@ type memSource struct {
 }
 
 func newMemSource(bs int64) *memSource {
-	return &memSource{objects: make(map[rangefetch.Ref]*testObject), fetched: make(map[string]int), bs: bs, chunk: 16 << 10}
+	return &memSource{objects: make(map[object.Ref]*testObject), fetched: make(map[string]int), bs: bs, chunk: 16 << 10}
 }
 
 var etagSeq atomic.Int64
 
 // put adds an object with generated content and returns its info.
-func (s *memSource) put(bucket, key string, size int64, withCRC bool) rangefetch.ObjectInfo {
+func (s *memSource) put(bucket, key string, size int64, withCRC bool) object.Info {
 	seed := etagSeq.Add(1)
-	info := rangefetch.ObjectInfo{Bucket: bucket, Key: key, Size: size, ETag: fmt.Sprintf("\"%032X\"", seed)}
+	info := object.Info{Bucket: bucket, Key: key, Size: size, ETag: fmt.Sprintf("\"%032X\"", seed)}
 	o := &testObject{info: info, seed: seed}
 	if withCRC {
 		info.CRC64 = crcOf(o, size)
@@ -90,18 +91,18 @@ func (s *memSource) put(bucket, key string, size int64, withCRC bool) rangefetch
 func crcOf(o *testObject, size int64) uint64 {
 	var crc uint64
 	for off := int64(0); off < size; off += 1 << 20 {
-		crc = rangefetch.CRC64(o.bytesAt(off, min(1<<20, size-off)), crc)
+		crc = object.CRC64(o.bytesAt(off, min(1<<20, size-off)), crc)
 	}
 	return crc
 }
 
-func (s *memSource) object(ref rangefetch.Ref) *testObject {
+func (s *memSource) object(ref object.Ref) *testObject {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.objects[ref]
 }
 
-func (s *memSource) ReadRange(ctx context.Context, ref rangefetch.Ref, off, n int64, w io.WriterAt) error {
+func (s *memSource) ReadRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt) error {
 	s.mu.Lock()
 	o := s.objects[ref]
 	fail, gate, started := s.fail, s.gate, s.started
@@ -209,7 +210,7 @@ func openTest(t testing.TB, dir string, bs int64, src Source, mod ...func(*Optio
 	return c
 }
 
-func openHandle(t testing.TB, c *Cache, info rangefetch.ObjectInfo) *Handle {
+func openHandle(t testing.TB, c *Cache, info object.Info) *Handle {
 	t.Helper()
 	h, err := c.Open(context.Background(), info)
 	if err != nil {

@@ -7,8 +7,7 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 func TestSecondOpenIsLocked(t *testing.T) {
@@ -103,7 +102,7 @@ func TestClear(t *testing.T) {
 	dir := t.TempDir()
 	src := newMemSource(testBS)
 	c := openTest(t, dir, testBS, src)
-	var infos []rangefetch.ObjectInfo
+	var infos []object.Info
 	for _, k := range []string{"a/1", "a/2", "b/1"} {
 		info := src.put("bkt", k, testBS, false)
 		infos = append(infos, info)

@@ -7,14 +7,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // Source is where missing blocks come from. *rangefetch.Client is one; tests
 // use an in-memory source. ReadRange writes the bytes [off, off+n) of ref to
 // w at their object offsets and must not return nil before all were written.
 type Source interface {
-	ReadRange(ctx context.Context, ref rangefetch.Ref, off, n int64, w io.WriterAt) error
+	ReadRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt) error
 }
 
 // Options configure Open. The zero value is usable.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // Streaming flights carry FetchAllWith's runs, which may be far longer
@@ -106,7 +106,7 @@ func (fl *flight) streamWrite(p []byte, off int64) (int, error) {
 		b := fl.first + int64(fl.next)
 		blockEnd := b*v.bs + v.blockLen(b)
 		k := min(int64(len(p)), blockEnd-off)
-		st.crc = rangefetch.CRC64(p[:k], st.crc)
+		st.crc = object.CRC64(p[:k], st.crc)
 		p, off = p[k:], off+k
 		if off == blockEnd {
 			crc := st.crc

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // VerifyReport is what Verify found.
@@ -43,7 +43,7 @@ func (c *Cache) Verify(ctx context.Context) (VerifyReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		info := rangefetch.ObjectInfo{Bucket: m.Bucket, Key: m.Key, ETag: m.ETag, Size: m.Size}
+		info := object.Info{Bucket: m.Bucket, Key: m.Key, ETag: m.ETag, Size: m.Size}
 		v, _, err := c.pin(ctx, info, true)
 		if errors.Is(err, errVersionGone) {
 			rep.Removed++
@@ -79,7 +79,7 @@ func (c *Cache) verifyVersion(v *version, rep *VerifyReport) {
 		} else if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		good := err == nil && rangefetch.CRC64(data, 0) == want
+		good := err == nil && object.CRC64(data, 0) == want
 		if good {
 			v.mu.Lock()
 			if v.present.has(b) && v.crcs[b] == want {

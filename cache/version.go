@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // version is the in-memory state of one object version while it is loaded,
@@ -18,7 +18,7 @@ import (
 type version struct {
 	id      vid
 	path    string
-	ref     rangefetch.Ref
+	ref     object.Ref
 	size    int64
 	bs      int64
 	nblocks int64
@@ -66,7 +66,7 @@ func (v *version) blockLen(b int64) int64 { return min(v.bs, v.size-b*v.bs) }
 // ETag, size) and returns a Handle to read it through the cache. If the
 // index knows another ETag for the key, that older version is dropped (once
 // no Handle pins it): its blocks are never served for the new one.
-func (c *Cache) Open(ctx context.Context, info rangefetch.ObjectInfo) (*Handle, error) {
+func (c *Cache) Open(ctx context.Context, info object.Info) (*Handle, error) {
 	if info.Bucket == "" || info.Key == "" || info.ETag == "" || info.Size < 0 {
 		return nil, fmt.Errorf("cache open: incomplete object info (bucket %q, key %q, ETag %q, size %d)",
 			info.Bucket, info.Key, info.ETag, info.Size)
@@ -87,7 +87,7 @@ var errVersionGone = errors.New("cached version no longer exists")
 // pin loads (if needed) and pins a version; loaded reports whether this
 // call loaded it. internal pins (Verify) only look at versions the index
 // already has and leave recency alone.
-func (c *Cache) pin(ctx context.Context, info rangefetch.ObjectInfo, internal bool) (v *version, loaded bool, err error) {
+func (c *Cache) pin(ctx context.Context, info object.Info, internal bool) (v *version, loaded bool, err error) {
 	id := versionID(info.Bucket, info.Key, info.ETag)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -148,7 +148,7 @@ func (c *Cache) pin(ctx context.Context, info rangefetch.ObjectInfo, internal bo
 
 // load reads a version's record and block map, or creates its data file. It
 // runs with v as a busy placeholder, so nothing else touches the version.
-func (c *Cache) load(v *version, info rangefetch.ObjectInfo, internal bool) error {
+func (c *Cache) load(v *version, info object.Info, internal bool) error {
 	v.path = dataPath(c.dir, info.Bucket, info.Key, info.ETag)
 	v.ref = info.Ref()
 	v.size = info.Size
@@ -247,7 +247,7 @@ func (c *Cache) load(v *version, info rangefetch.ObjectInfo, internal bool) erro
 // the cache cannot hold it (disk full, read-only, index unwritable): reads
 // are fetched and served from memory, as if every block were evicted at
 // once.
-func (c *Cache) loadUncached(v *version, info rangefetch.ObjectInfo, cause error) error {
+func (c *Cache) loadUncached(v *version, info object.Info, cause error) error {
 	c.warnOnce("write", "cache: cannot write to the cache; serving reads without caching them",
 		"dir", c.dir, "err", cause)
 	v.uncached = true
@@ -268,7 +268,7 @@ func uniqueNow(prev int64) int64 {
 }
 
 // learnCRC records the object's CRC64 when a later opener knows it.
-func (c *Cache) learnCRC(v *version, info rangefetch.ObjectInfo) {
+func (c *Cache) learnCRC(v *version, info object.Info) {
 	if !info.HasCRC64 {
 		return
 	}

@@ -15,8 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/fs"
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/fs"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -73,7 +74,7 @@ type mountEnv struct {
 func newMountEnv(t *testing.T) *mountEnv {
 	t.Helper()
 	requireFUSE(t)
-	srv, mem, creds := ossserver.StartTest(t)
+	srv, mem, creds := ossservertest.Start(t)
 	mem.CreateBucket(mountBucket)
 	e := &mountEnv{
 		t: t, srv: srv, mem: mem, creds: creds,

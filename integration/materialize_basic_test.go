@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ossmount/ossmount/cache/materialize"
+	"github.com/ossmount/ossmount/materialize"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -102,7 +103,7 @@ func TestMaterializeReusesCachedBlocks(t *testing.T) {
 	e := newMatEnv(t)
 	size := 24*mib + 777
 	data := e.put("reuse.bin", randomBytes(12, size))
-	prefilled := []rangefetch.Range{{Off: 0, Len: 3 * mib}, {Off: 10 * mib, Len: 5 * mib}, {Off: 24 * mib, Len: 777}}
+	prefilled := []object.Range{{Off: 0, Len: 3 * mib}, {Off: 10 * mib, Len: 5 * mib}, {Off: 24 * mib, Len: 777}}
 	e.prefill("reuse.bin", prefilled...)
 	e.srv.ResetStats()
 
@@ -170,7 +171,7 @@ func TestMaterializeFullyCachedFetchesNothing(t *testing.T) {
 func TestMaterializeObjectReplacedBetweenRuns(t *testing.T) {
 	e := newMatEnv(t)
 	old := e.put("v.bin", randomBytes(14, 12*mib))
-	e.prefill("v.bin", rangefetch.Range{Off: 0, Len: 6 * mib})
+	e.prefill("v.bin", object.Range{Off: 0, Len: 6 * mib})
 	fresh := e.put("v.bin", randomBytes(15, 12*mib))
 	if string(old[:100]) == string(fresh[:100]) {
 		t.Fatal("test data is not different")

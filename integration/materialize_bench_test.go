@@ -19,8 +19,10 @@ import (
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/cache/materialize"
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
+	"github.com/ossmount/ossmount/materialize"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -67,7 +69,7 @@ func BenchmarkMaterialize(b *testing.B) {
 	}
 	dir := matBenchDir(b)
 
-	srv, mem, creds := ossserver.StartTest(b)
+	srv, mem, creds := ossservertest.Start(b)
 	data := randomBytes(60, int(size))
 	mem.Put(matBucket, matBenchKey, data)
 	srv.SetFaults(ossserver.Faults{FirstByteLatency: matBenchFirstByte, BytesPerSecond: matBenchPerStream})
@@ -273,7 +275,7 @@ func matBareGets(bucket *oss.Bucket, dst string, size int64) error {
 		return err
 	}
 	defer f.Close()
-	next := make(chan rangefetch.Range)
+	next := make(chan object.Range)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error

@@ -7,8 +7,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/object"
 )
 
 func TestMaterializeCLIExactWithJSONProgress(t *testing.T) {
@@ -114,7 +114,7 @@ func TestMaterializeCLIExitCodes(t *testing.T) {
 		assertNoTemps(t, e.outDir)
 	})
 	t.Run("wrong CRC on a resumed run exits 4", func(t *testing.T) {
-		e.prefill("e.bin", rangefetch.Range{Off: 0, Len: mib})
+		e.prefill("e.bin", object.Range{Off: 0, Len: mib})
 		e.srv.SetFaults(ossserver.Faults{WrongCRC: true})
 		defer e.srv.SetFaults(ossserver.Faults{})
 		dest := e.dest("crc-resumed")
@@ -209,7 +209,7 @@ func TestMaterializeCLIInterruptCleansUp(t *testing.T) {
 func TestMaterializeCLIReportsObjectChanged(t *testing.T) {
 	e := newMatEnv(t)
 	e.put("chg.bin", randomBytes(34, 5*mib))
-	e.prefill("chg.bin", rangefetch.Range{Off: 0, Len: 2 * mib})
+	e.prefill("chg.bin", object.Range{Off: 0, Len: 2 * mib})
 	data := e.put("chg.bin", randomBytes(35, 5*mib))
 	dest := e.dest("chg.bin")
 	r := e.run("--progress=none", "oss://"+matBucket+"/chg.bin", dest)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/cache/materialize"
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/materialize"
 )
 
 // Two runs of one object in one process share the download: every byte

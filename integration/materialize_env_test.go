@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/cache/materialize"
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
+	"github.com/ossmount/ossmount/materialize"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -38,7 +40,7 @@ type matEnv struct {
 
 func newMatEnv(t *testing.T) *matEnv {
 	t.Helper()
-	srv, mem, creds := ossserver.StartTest(t)
+	srv, mem, creds := ossservertest.Start(t)
 	mem.CreateBucket(matBucket)
 	return &matEnv{
 		t: t, srv: srv, mem: mem, creds: creds,
@@ -106,7 +108,7 @@ func (e *matEnv) request(req materialize.Request) materialize.Request {
 
 // prefill makes the given byte ranges of an object present in the cache
 // through the cache API, as reads through a mount would.
-func (e *matEnv) prefill(key string, ranges ...rangefetch.Range) {
+func (e *matEnv) prefill(key string, ranges ...object.Range) {
 	e.t.Helper()
 	client := e.client()
 	c := e.openCache(client)

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ossmount/ossmount/cache/materialize"
-	"github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/internal/fs"
+	"github.com/ossmount/ossmount/materialize"
 )
 
 // DEST on another filesystem than the cache: the cache file cannot be

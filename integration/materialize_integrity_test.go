@@ -5,9 +5,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ossmount/ossmount/cache/materialize"
-	"github.com/ossmount/ossmount/integration/ossserver"
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/materialize"
+	"github.com/ossmount/ossmount/object"
 )
 
 // A server whose CRC64 header disagrees with the bytes: fresh and resumed
@@ -34,7 +34,7 @@ func TestMaterializeRefusesWrongCRC(t *testing.T) {
 	t.Run("resumed", func(t *testing.T) {
 		// Half the object cached by an earlier, healthy read.
 		e.srv.SetFaults(ossserver.Faults{})
-		e.prefill("crc.bin", rangefetch.Range{Off: 0, Len: 3 * mib})
+		e.prefill("crc.bin", object.Range{Off: 0, Len: 3 * mib})
 		e.srv.SetFaults(ossserver.Faults{WrongCRC: true})
 		_, err := e.materialize(materialize.Request{Key: "crc.bin", Dest: dest})
 		if !errors.Is(err, materialize.ErrIntegrity) {
@@ -48,7 +48,7 @@ func TestMaterializeRefusesWrongCRC(t *testing.T) {
 		// Every block present and every one right: the wrong header alone
 		// must still stop the run.
 		e.srv.SetFaults(ossserver.Faults{})
-		e.prefill("crc.bin", rangefetch.Range{Off: 0, Len: 6*mib + 3})
+		e.prefill("crc.bin", object.Range{Off: 0, Len: 6*mib + 3})
 		e.srv.SetFaults(ossserver.Faults{WrongCRC: true})
 		_, err := e.materialize(materialize.Request{Key: "crc.bin", Dest: dest})
 		if !errors.Is(err, materialize.ErrIntegrity) {

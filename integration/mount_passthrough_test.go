@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 )
 
 // Once every block of a version is cached, opens serve it from the cache's

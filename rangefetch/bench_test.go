@@ -17,7 +17,9 @@ import (
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss/credentials"
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -74,7 +76,7 @@ func benchDir(b *testing.B) string {
 // -benchtime 1x (bench/fetch.sh does).
 func BenchmarkFetch(b *testing.B) {
 	size := benchSize(b)
-	srv, store, creds := ossserver.StartTest(b)
+	srv, store, creds := ossservertest.Start(b)
 	data := randomBytes(int(size), 42)
 	store.Put(testBucket, benchKey, data)
 	srv.SetFaults(ossserver.Faults{FirstByteLatency: benchFirstByte, BytesPerSecond: benchPerStream})
@@ -252,7 +254,7 @@ func bareParallelGets(bucket *oss.Bucket, dst string, size int64) error {
 	}
 	defer f.Close()
 	parts := rangefetch.SplitRanges(0, size, benchPart)
-	next := make(chan rangefetch.Range)
+	next := make(chan object.Range)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex

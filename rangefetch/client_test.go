@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -40,14 +41,14 @@ func TestStatListReadSignVersions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.Size != int64(len(data)) || !info.HasCRC64 || info.CRC64 != rangefetch.CRC64(data, 0) ||
+			if info.Size != int64(len(data)) || !info.HasCRC64 || info.CRC64 != object.CRC64(data, 0) ||
 				!strings.HasPrefix(info.ETag, `"`) || info.LastModified.IsZero() || info.StorageClass != "Standard" {
 				t.Fatalf("Stat = %+v", info)
 			}
 
 			// Byte-exact ranges, including the first and the last byte.
 			buf := newObjectBuffer(info.Size)
-			for _, r := range []rangefetch.Range{{0, 1}, {1, 4096}, {300_000, 500_000}, {info.Size - 1, 1}, {0, info.Size}} {
+			for _, r := range []object.Range{{Off: 0, Len: 1}, {Off: 1, Len: 4096}, {Off: 300_000, Len: 500_000}, {Off: info.Size - 1, Len: 1}, {Off: 0, Len: info.Size}} {
 				if err := e.client.ReadRange(ctx, info.Ref(), r.Off, r.Len, buf); err != nil {
 					t.Fatalf("ReadRange%v: %v", r, err)
 				}
@@ -134,7 +135,7 @@ func TestWrongSecretIsAccessDeniedWithHint(t *testing.T) {
 	for name, err := range map[string]error{
 		"CheckBucket": bad.CheckBucket(ctx, testBucket),
 		"Stat":        statErr(bad, testBucket, "k"),
-		"ReadRange":   bad.ReadRange(ctx, rangefetch.Ref{Bucket: testBucket, Key: "k"}, 0, 4, newObjectBuffer(4)),
+		"ReadRange":   bad.ReadRange(ctx, object.Ref{Bucket: testBucket, Key: "k"}, 0, 4, newObjectBuffer(4)),
 	} {
 		if !errors.Is(err, rangefetch.ErrAccessDenied) {
 			t.Errorf("%s: %v, want ErrAccessDenied", name, err)
@@ -171,7 +172,7 @@ func TestUnknownBucketAndMissingKey(t *testing.T) {
 	if _, err := e.client.ListPage(ctx, "no-such-bucket", "", "", 0); !errors.Is(err, rangefetch.ErrNoSuchBucket) {
 		t.Fatalf("ListPage: %v", err)
 	}
-	if err := e.client.ReadRange(ctx, rangefetch.Ref{Bucket: "no-such-bucket", Key: "k"}, 0, 1, newObjectBuffer(1)); !errors.Is(err, rangefetch.ErrNoSuchBucket) {
+	if err := e.client.ReadRange(ctx, object.Ref{Bucket: "no-such-bucket", Key: "k"}, 0, 1, newObjectBuffer(1)); !errors.Is(err, rangefetch.ErrNoSuchBucket) {
 		t.Fatalf("ReadRange: %v", err)
 	}
 	if err := statErr(e.client, "no-such-bucket", "k"); !errors.Is(err, rangefetch.ErrNoSuchBucket) && !errors.Is(err, rangefetch.ErrNotFound) {
@@ -182,7 +183,7 @@ func TestUnknownBucketAndMissingKey(t *testing.T) {
 	if !errors.Is(err, rangefetch.ErrNotFound) || errors.Is(err, rangefetch.ErrNoSuchBucket) {
 		t.Fatalf("Stat missing key: %v", err)
 	}
-	if err := e.client.ReadRange(ctx, rangefetch.Ref{Bucket: testBucket, Key: "missing/key"}, 0, 1, newObjectBuffer(1)); !errors.Is(err, rangefetch.ErrNotFound) {
+	if err := e.client.ReadRange(ctx, object.Ref{Bucket: testBucket, Key: "missing/key"}, 0, 1, newObjectBuffer(1)); !errors.Is(err, rangefetch.ErrNotFound) {
 		t.Fatalf("ReadRange missing key: %v", err)
 	}
 	// Not retried: one request each.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 

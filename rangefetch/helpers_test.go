@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -27,7 +28,7 @@ var fastRetry = rangefetch.RetryPolicy{MaxAttempts: 6, BaseDelay: time.Milliseco
 
 func newEnv(t testing.TB, mutate func(*rangefetch.Config)) *env {
 	t.Helper()
-	srv, store, creds := ossserver.StartTest(t)
+	srv, store, creds := ossservertest.Start(t)
 	store.CreateBucket(testBucket)
 	e := &env{srv: srv, store: store, creds: creds}
 	e.client = e.newClient(t, mutate)

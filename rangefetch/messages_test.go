@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -66,7 +68,7 @@ func foreignClient(t *testing.T, endpoint string) *rangefetch.Client {
 
 func TestForeignErrorPageIsClassifiedByStatus(t *testing.T) {
 	ctx := context.Background()
-	ref := rangefetch.Ref{Bucket: testBucket, Key: "k", ETag: `"E"`}
+	ref := object.Ref{Bucket: testBucket, Key: "k", ETag: `"E"`}
 
 	endpoint, requests := startForeignServer(t, http.StatusForbidden)
 	c := foreignClient(t, endpoint)
@@ -117,7 +119,7 @@ func TestRefusedConnectionNamesTheEndpoint(t *testing.T) {
 }
 
 func TestWrongRegionNamesTheRegion(t *testing.T) {
-	srv, store, creds := ossserver.StartTest(t, func(c *ossserver.Config) { c.Region = "cn-beijing" })
+	srv, store, creds := ossservertest.Start(t, func(c *ossserver.Config) { c.Region = "cn-beijing" })
 	store.Put(testBucket, "k", []byte("data"))
 	e := &env{srv: srv, store: store, creds: creds}
 	c := e.newClient(t, func(c *rangefetch.Config) { c.Region = "cn-hangzhou" })

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/ossmount/ossmount/object"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -16,7 +17,7 @@ import (
 // done never decreases. The first fatal error cancels the other workers
 // and is returned once they have all stopped. workers <= 0 means the
 // client's MaxConns. Memory is one fixed buffer per worker.
-func (c *Client) FetchParallel(ctx context.Context, ref Ref, ranges []Range, workers int, w io.WriterAt, progress func(done, total int64)) error {
+func (c *Client) FetchParallel(ctx context.Context, ref object.Ref, ranges []object.Range, workers int, w io.WriterAt, progress func(done, total int64)) error {
 	if workers <= 0 {
 		workers = c.cfg.MaxConns
 	}

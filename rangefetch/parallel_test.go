@@ -6,7 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -54,7 +55,7 @@ func TestFetchParallelStopsOnFirstError(t *testing.T) {
 	info, _ := e.client.Stat(context.Background(), testBucket, "big")
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 256 << 10})
 	ranges := rangefetch.SplitRanges(0, size, 1<<20)
-	ranges = append([]rangefetch.Range{{Off: size, Len: 10}}, ranges...) // 416
+	ranges = append([]object.Range{{Off: size, Len: 10}}, ranges...) // 416
 	var progressed atomic.Int64
 	err := e.client.FetchParallel(context.Background(), info.Ref(), ranges, 4, newObjectBuffer(size+10),
 		func(done, _ int64) { progressed.Store(done) })
@@ -91,7 +92,7 @@ func TestFetchParallelCancel(t *testing.T) {
 func TestFetchParallelEmpty(t *testing.T) {
 	e := newEnv(t, nil)
 	var got []int64
-	err := e.client.FetchParallel(context.Background(), rangefetch.Ref{Bucket: testBucket, Key: "k"}, nil, 4, newObjectBuffer(0),
+	err := e.client.FetchParallel(context.Background(), object.Ref{Bucket: testBucket, Key: "k"}, nil, 4, newObjectBuffer(0),
 		func(done, total int64) { got = append(got, done, total) })
 	if err != nil || len(got) != 2 || got[0] != 0 || got[1] != 0 {
 		t.Fatalf("empty fetch: %v %v", got, err)

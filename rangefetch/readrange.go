@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+	"github.com/ossmount/ossmount/object"
 )
 
 // bufSize is the copy buffer per in-flight read. Bytes stream from the
@@ -27,13 +28,13 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b 
 // Transient failures are retried; a body cut mid-way is resumed from the
 // last byte written. w may receive some bytes even when an error is
 // returned. n == 0 is a no-op.
-func (c *Client) ReadRange(ctx context.Context, ref Ref, off, n int64, w io.WriterAt) error {
+func (c *Client) ReadRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt) error {
 	return c.readRange(ctx, ref, off, n, w, nil)
 }
 
 // readRange is ReadRange with a hook called with each chunk's length as it
 // is written (for FetchParallel's progress).
-func (c *Client) readRange(ctx context.Context, ref Ref, off, n int64, w io.WriterAt, onBytes func(int64)) error {
+func (c *Client) readRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt, onBytes func(int64)) error {
 	if off < 0 || n < 0 || off > (1<<62) || n > (1<<62) {
 		return &Error{Op: opGet, Bucket: ref.Bucket, Key: ref.Key, Kind: ErrInvalidRange,
 			Err: fmt.Errorf("negative or huge range off=%d n=%d", off, n)}
@@ -60,7 +61,7 @@ func (c *Client) readRange(ctx context.Context, ref Ref, off, n int64, w io.Writ
 type rangeGet struct {
 	c       *Client
 	b       *oss.Bucket
-	ref     Ref
+	ref     object.Ref
 	pos     int64
 	end     int64
 	w       io.WriterAt

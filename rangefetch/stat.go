@@ -7,17 +7,18 @@ import (
 	"strconv"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+	"github.com/ossmount/ossmount/object"
 )
 
 // Stat sends HEAD for bucket/key and returns its size, ETag, CRC64,
 // modification time, storage class and object type.
-func (c *Client) Stat(ctx context.Context, bucket, key string) (ObjectInfo, error) {
+func (c *Client) Stat(ctx context.Context, bucket, key string) (object.Info, error) {
 	b, err := c.bucket(bucket)
 	if err != nil {
-		return ObjectInfo{}, &Error{Op: opHead, Bucket: bucket, Key: key, Err: err}
+		return object.Info{}, &Error{Op: opHead, Bucket: bucket, Key: key, Err: err}
 	}
 	if key == "" {
-		return ObjectInfo{}, &Error{Op: opHead, Bucket: bucket, Key: key, Kind: ErrNotFound,
+		return object.Info{}, &Error{Op: opHead, Bucket: bucket, Key: key, Kind: ErrNotFound,
 			Err: fmt.Errorf("empty object key")}
 	}
 	var h http.Header
@@ -27,18 +28,18 @@ func (c *Client) Stat(ctx context.Context, bucket, key string) (ObjectInfo, erro
 		return false, err
 	})
 	if err != nil {
-		return ObjectInfo{}, err
+		return object.Info{}, err
 	}
 	info, perr := parseObjectHeaders(bucket, key, h)
 	if perr != nil {
-		return ObjectInfo{}, &Error{Op: opHead, Bucket: bucket, Key: key, Kind: ErrBadResponse, Err: perr,
+		return object.Info{}, &Error{Op: opHead, Bucket: bucket, Key: key, Kind: ErrBadResponse, Err: perr,
 			RequestID: h.Get(oss.HTTPHeaderOssRequestID)}
 	}
 	return info, nil
 }
 
-func parseObjectHeaders(bucket, key string, h http.Header) (ObjectInfo, error) {
-	info := ObjectInfo{
+func parseObjectHeaders(bucket, key string, h http.Header) (object.Info, error) {
+	info := object.Info{
 		Bucket:       bucket,
 		Key:          key,
 		ETag:         h.Get("ETag"),
@@ -47,23 +48,23 @@ func parseObjectHeaders(bucket, key string, h http.Header) (ObjectInfo, error) {
 	}
 	size, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
 	if err != nil || size < 0 {
-		return ObjectInfo{}, fmt.Errorf("HEAD reply has no valid Content-Length (%q)", h.Get("Content-Length"))
+		return object.Info{}, fmt.Errorf("HEAD reply has no valid Content-Length (%q)", h.Get("Content-Length"))
 	}
 	info.Size = size
 	if info.ETag == "" {
-		return ObjectInfo{}, fmt.Errorf("HEAD reply has no ETag")
+		return object.Info{}, fmt.Errorf("HEAD reply has no ETag")
 	}
 	if s := h.Get("X-Oss-Hash-Crc64ecma"); s != "" {
 		crc, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return ObjectInfo{}, fmt.Errorf("HEAD reply has an invalid x-oss-hash-crc64ecma %q", s)
+			return object.Info{}, fmt.Errorf("HEAD reply has an invalid x-oss-hash-crc64ecma %q", s)
 		}
 		info.CRC64, info.HasCRC64 = crc, true
 	}
 	if s := h.Get("Last-Modified"); s != "" {
 		t, err := http.ParseTime(s)
 		if err != nil {
-			return ObjectInfo{}, fmt.Errorf("HEAD reply has an invalid Last-Modified %q", s)
+			return object.Info{}, fmt.Errorf("HEAD reply has an invalid Last-Modified %q", s)
 		}
 		info.LastModified = t.UTC()
 	}
@@ -116,13 +117,13 @@ func (c *Client) ListPage(ctx context.Context, bucket, prefix, token string, max
 	if res.IsTruncated {
 		page.NextToken = res.NextContinuationToken
 	}
-	page.Objects = make([]ObjectInfo, 0, len(res.Objects))
+	page.Objects = make([]object.Info, 0, len(res.Objects))
 	for _, o := range res.Objects {
 		sc := o.StorageClass
 		if sc == "" {
 			sc = "Standard"
 		}
-		page.Objects = append(page.Objects, ObjectInfo{
+		page.Objects = append(page.Objects, object.Info{
 			Bucket: bucket, Key: o.Key, Size: o.Size, ETag: o.ETag,
 			LastModified: o.LastModified.UTC(), StorageClass: sc, ObjectType: o.Type,
 		})

@@ -3,45 +3,15 @@ package rangefetch_test
 import (
 	"errors"
 	"fmt"
-	"hash/crc64"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aliyun/aliyun-oss-go-sdk/oss"
-
 	"github.com/ossmount/ossmount/rangefetch"
 )
-
-func TestCRC64MatchesSDKAndCombines(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	data := make([]byte, 100_003)
-	for i := range data {
-		data[i] = byte(rng.UintN(256))
-	}
-	whole := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA))
-	if got := rangefetch.CRC64(data, 0); got != whole {
-		t.Fatalf("CRC64 = %d, want %d", got, whole)
-	}
-	for _, cut := range []int{0, 1, 7, 4096, 50_000, len(data) - 1, len(data)} {
-		a, b := data[:cut], data[cut:]
-		got := rangefetch.CRC64Combine(rangefetch.CRC64(a, 0), rangefetch.CRC64(b, 0), int64(len(b)))
-		if got != whole {
-			t.Errorf("combine at %d = %d, want %d", cut, got, whole)
-		}
-		if sdk := oss.CRC64Combine(rangefetch.CRC64(a, 0), rangefetch.CRC64(b, 0), uint64(len(b))); sdk != got {
-			t.Errorf("SDK combine at %d = %d, ours %d", cut, sdk, got)
-		}
-	}
-	// Incremental form.
-	if got := rangefetch.CRC64(data[10:], rangefetch.CRC64(data[:10], 0)); got != whole {
-		t.Fatalf("incremental CRC64 = %d, want %d", got, whole)
-	}
-}
 
 func TestSplitRanges(t *testing.T) {
 	cases := []struct {

@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/internal/fs"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/fs"
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/fs"
+	"github.com/ossmount/ossmount/internal/ossserver"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 

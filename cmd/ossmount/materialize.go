@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
-	"github.com/ossmount/ossmount/cache/materialize"
+	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 

@@ -20,8 +20,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/cache/materialize"
-	"github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/internal/fs"
+	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 

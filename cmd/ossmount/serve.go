@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 

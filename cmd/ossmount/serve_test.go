@@ -12,7 +12,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -101,7 +102,7 @@ func TestServeAnswersTheSDKAndStopsOnSIGTERM(t *testing.T) {
 		if err != nil {
 			t.Fatalf("V%d Stat: %v", sv, err)
 		}
-		if info.Size != int64(len(data)) || !info.HasCRC64 || info.CRC64 != rangefetch.CRC64(data, 0) {
+		if info.Size != int64(len(data)) || !info.HasCRC64 || info.CRC64 != object.CRC64(data, 0) {
 			t.Fatalf("V%d Stat: %+v, want size %d and the CRC64 of the file", sv, info, len(data))
 		}
 		got := make(buffer, len(data))
@@ -158,7 +159,7 @@ func TestServeFaultFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.CRC64 == rangefetch.CRC64([]byte("some object bytes"), 0) {
+	if info.CRC64 == object.CRC64([]byte("some object bytes"), 0) {
 		t.Errorf("--wrong-crc: HEAD sent the right CRC64")
 	}
 	err = c.ReadRange(ctx, info.Ref(), 0, 4, make(buffer, info.Size))

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/fs"
+	"github.com/ossmount/ossmount/internal/fs"
 )
 
 func init() { subcommands = append(subcommands, newUnmountCommand) }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -58,14 +59,14 @@ func (s *fakeStore) ListPage(ctx context.Context, bucket, prefix, token string, 
 		if isPrefix {
 			page.Prefixes = append(page.Prefixes, item)
 		} else {
-			page.Objects = append(page.Objects, rangefetch.ObjectInfo{Bucket: bucket, Key: k, Size: int64(len(k)), ETag: `"` + k + `"`})
+			page.Objects = append(page.Objects, object.Info{Bucket: bucket, Key: k, Size: int64(len(k)), ETag: `"` + k + `"`})
 		}
 	}
 	return page, nil
 }
 
-func (s *fakeStore) Stat(ctx context.Context, bucket, key string) (rangefetch.ObjectInfo, error) {
-	return rangefetch.ObjectInfo{}, rangefetch.ErrNotFound
+func (s *fakeStore) Stat(ctx context.Context, bucket, key string) (object.Info, error) {
+	return object.Info{}, rangefetch.ErrNotFound
 }
 
 // testFS is a filesystem with a fake store and a settable clock.

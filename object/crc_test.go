@@ -1,4 +1,4 @@
-package rangefetch
+package object
 
 import (
 	"hash/crc64"
@@ -54,5 +54,28 @@ func BenchmarkHashCRC64(b *testing.B) {
 	b.SetBytes(int64(len(p)))
 	for b.Loop() {
 		crc64.Update(0, crcTable, p)
+	}
+}
+
+func TestCRC64Combines(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := make([]byte, 100_003)
+	for i := range data {
+		data[i] = byte(rng.UintN(256))
+	}
+	whole := crc64.Checksum(data, crc64.MakeTable(crc64.ECMA))
+	if got := CRC64(data, 0); got != whole {
+		t.Fatalf("CRC64 = %d, want %d", got, whole)
+	}
+	for _, cut := range []int{0, 1, 7, 4096, 50_000, len(data) - 1, len(data)} {
+		a, b := data[:cut], data[cut:]
+		got := CRC64Combine(CRC64(a, 0), CRC64(b, 0), int64(len(b)))
+		if got != whole {
+			t.Errorf("combine at %d = %d, want %d", cut, got, whole)
+		}
+	}
+	// Incremental form.
+	if got := CRC64(data[10:], CRC64(data[:10], 0)); got != whole {
+		t.Fatalf("incremental CRC64 = %d, want %d", got, whole)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 )
 
 // benchParallelGETs downloads the object with `streams` parallel GETs per

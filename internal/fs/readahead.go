@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // prefetchChunk is the most one prefetch request asks for: the cache's
@@ -53,7 +53,7 @@ type readahead struct {
 	window   int64 // 0 while the reader looks random
 	grownAt  int64 // block index at which the window last grew
 	issued   int64 // prefetch was queued up to here
-	queue    []rangefetch.Range
+	queue    []object.Range
 	running  int // workers
 	busy     int // workers with a chunk in hand
 	stopped  bool
@@ -109,7 +109,7 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	// Queue whole chunks only: the window's edge moves a read at a time,
 	// and a GET per read would waste the connections on latency.
 	for start+chunk <= stop || (start < stop && stop == r.size) {
-		rg := rangefetch.Range{Off: start, Len: min(chunk, stop-start)}
+		rg := object.Range{Off: start, Len: min(chunk, stop-start)}
 		r.queue = append(r.queue, rg)
 		r.h.node.fsys.stats.prefetchBytes.Add(rg.Len)
 		start = rg.End()
@@ -183,7 +183,7 @@ func (r *readahead) work() {
 // not yet durable itself, so waiting for the commit here would only leave
 // connections idle while the disk catches up. It reports false when the
 // handle is ending.
-func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
+func (r *readahead) fetchChunk(ctx context.Context, rg object.Range) bool {
 	f := r.h.node.fsys
 	if err := f.fetchMemory.Acquire(ctx, rg.Len); err != nil {
 		return false
@@ -221,7 +221,7 @@ func (r *readahead) fetchChunk(ctx context.Context, rg rangefetch.Range) bool {
 // reader would fetch them again. A chunk is short, so Release (which waits
 // for the workers) waits for at most one chunk per worker; no worker takes
 // a chunk after it.
-func (r *readahead) arrive(rg rangefetch.Range) error {
+func (r *readahead) arrive(rg object.Range) error {
 	h := r.h.ch
 	fctx, cancel := context.WithTimeout(r.h.node.fsys.ctx, r.h.node.fsys.cfg.RequestTimeout)
 	defer cancel()

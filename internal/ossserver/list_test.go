@@ -13,7 +13,7 @@ import (
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
 )
 
 // oddKeys are keys that trip up encoders, sorters and filesystems.
@@ -229,7 +229,7 @@ func TestListBucketsAndBucketInfo(t *testing.T) {
 // url-encoding of every field, and that the optional fields appear only
 // when they should.
 func TestListRawXML(t *testing.T) {
-	r, mem, creds := ossserver.StartTest(t)
+	r, mem, creds := ossservertest.Start(t)
 	mem.Put("bkt", "d/a+b c", nil)
 	mem.Put("bkt", "d/e/f", nil)
 	mem.Put("bkt", "g", nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -110,7 +111,7 @@ func runOwned(ctx context.Context, c *cache.Cache, src *lateSource, env Env, req
 // that a process which ends up delegating never needs one.
 type lateSource struct{ client *rangefetch.Client }
 
-func (s *lateSource) ReadRange(ctx context.Context, ref rangefetch.Ref, off, n int64, w io.WriterAt) error {
+func (s *lateSource) ReadRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt) error {
 	if s.client == nil {
 		return errors.New("no OSS client")
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 )
 
 // TestDownloadFile runs the SDK's own parallel, CRC-checked download.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 )
 
 var (

@@ -10,6 +10,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -21,7 +22,7 @@ type fileNode struct {
 	fsys *filesystem
 	dir  *dirMeta // the directory that listed it, told about newer versions
 	name string
-	info rangefetch.ObjectInfo // immutable
+	info object.Info // immutable
 
 	mu sync.Mutex
 	// checked is when OSS last confirmed this is the current version.
@@ -93,7 +94,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 
 // current returns the version's info for opening it, re-validated with a
 // HEAD if the listing that showed it is older than the TTL.
-func (n *fileNode) current(ctx context.Context) (rangefetch.ObjectInfo, syscall.Errno) {
+func (n *fileNode) current(ctx context.Context) (object.Info, syscall.Errno) {
 	f := n.fsys
 	n.mu.Lock()
 	info := n.info

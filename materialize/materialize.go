@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -132,7 +133,7 @@ func (r *run) prepareDest() error {
 // version materializes one version of the object: make it complete and
 // verified in the cache (sharing the work with concurrent runs of the same
 // version), then install it.
-func (r *run) version(ctx context.Context, info rangefetch.ObjectInfo) (Result, error) {
+func (r *run) version(ctx context.Context, info object.Info) (Result, error) {
 	res := Result{Bucket: info.Bucket, Key: info.Key, ETag: info.ETag, Size: info.Size, Dest: r.req.Dest}
 	key := versionKey{c: r.c, ref: info.Ref()}
 	release := interest.add(key)
@@ -188,7 +189,7 @@ func cacheError(what string, err error) error {
 // versionKey names one version of an object in one cache.
 type versionKey struct {
 	c   *cache.Cache
-	ref rangefetch.Ref
+	ref object.Ref
 }
 
 // jobKey names the shared work of preparing a version: runs that verify

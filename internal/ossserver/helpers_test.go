@@ -17,7 +17,8 @@ import (
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
 )
 
 // signing is one way of signing requests the tests run with.
@@ -57,9 +58,9 @@ func startWith(t testing.TB, s signing, bucket string) (*ossserver.Running, *oss
 	t.Helper()
 	var opts []func(*ossserver.Config)
 	if s.sts {
-		opts = append(opts, ossserver.WithSessionToken())
+		opts = append(opts, ossservertest.WithSessionToken())
 	}
-	r, mem, creds := ossserver.StartTest(t, opts...)
+	r, mem, creds := ossservertest.Start(t, opts...)
 	mem.CreateBucket(bucket)
 	return r, mem, newBucket(t, r, creds, bucket, s.opts...)
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // preparation is the outcome of making a version complete and verified.
@@ -21,7 +21,7 @@ type preparation struct {
 type versionHandle interface {
 	FetchAllWith(ctx context.Context, o cache.FetchOptions) error
 	Settle()
-	Missing() []rangefetch.Range
+	Missing() []object.Range
 	VerifyComplete(ctx context.Context) error
 	DropAll()
 }
@@ -36,7 +36,7 @@ type versionHandle interface {
 // drops every block and fetches the object once more. A second mismatch
 // drops the blocks again, leaving no bytes that failed a check for a later
 // run or the mount, and fails with ErrIntegrity.
-func prepare(ctx context.Context, h versionHandle, info rangefetch.ObjectInfo, req Request,
+func prepare(ctx context.Context, h versionHandle, info object.Info, req Request,
 	report func(done, total int64)) (preparation, error) {
 	var p preparation
 	size := info.Size

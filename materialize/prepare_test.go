@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // fakeVersion stands in for a cache handle: blocks of 1 MiB, Fetch makes
@@ -42,15 +42,15 @@ func (f *fakeVersion) FetchAllWith(_ context.Context, o cache.FetchOptions) erro
 	return nil
 }
 
-func (f *fakeVersion) Missing() []rangefetch.Range {
+func (f *fakeVersion) Missing() []object.Range {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []rangefetch.Range
+	var out []object.Range
 	for b := int64(0); b*fakeBlock < f.size; b++ {
 		if f.present[b] {
 			continue
 		}
-		r := rangefetch.Range{Off: b * fakeBlock, Len: min(fakeBlock, f.size-b*fakeBlock)}
+		r := object.Range{Off: b * fakeBlock, Len: min(fakeBlock, f.size-b*fakeBlock)}
 		if k := len(out) - 1; k >= 0 && out[k].End() == r.Off {
 			out[k].Len += r.Len
 		} else {
@@ -89,7 +89,7 @@ func testPrepare(t *testing.T, f *fakeVersion) (preparation, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := rangefetch.ObjectInfo{Bucket: "b-1", Key: "k", Size: f.size, ETag: `"E"`, CRC64: 1, HasCRC64: true}
+	info := object.Info{Bucket: "b-1", Key: "k", Size: f.size, ETag: `"E"`, CRC64: 1, HasCRC64: true}
 	return prepare(context.Background(), f, info, req, func(int64, int64) {})
 }
 

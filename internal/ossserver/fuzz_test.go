@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
 )
 
 func FuzzRange(f *testing.F) {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 const (
@@ -26,7 +26,7 @@ const (
 type entry struct {
 	name  string
 	isDir bool
-	info  rangefetch.ObjectInfo // files only: size, ETag, Last-Modified
+	info  object.Info // files only: size, ETag, Last-Modified
 }
 
 // listing is a complete, immutable snapshot of a directory.
@@ -159,7 +159,7 @@ func (p probe) answer() (entry, bool, time.Time, error) {
 // remember records what a HEAD said about a file of this directory, so that
 // the next lookup shows the version OSS has now; info nil records that the
 // object is gone.
-func (d *dirMeta) remember(name string, info *rangefetch.ObjectInfo) {
+func (d *dirMeta) remember(name string, info *object.Info) {
 	p := probe{at: d.fsys.now()}
 	if info != nil {
 		p.e = &entry{name: name, info: *info}
@@ -238,7 +238,7 @@ func (d *dirMeta) startProbe(name string) *call[probe] {
 func (d *dirMeta) fetchListing(ctx context.Context) (*listing, error) {
 	f := d.fsys
 	at := f.now()
-	files := make(map[string]rangefetch.ObjectInfo)
+	files := make(map[string]object.Info)
 	dirs := make(map[string]bool)
 	token := ""
 	for {
@@ -301,7 +301,7 @@ func (d *dirMeta) probeName(ctx context.Context, name string) (probe, error) {
 	if err != nil {
 		return finish(probe{}, err)
 	}
-	var file *rangefetch.ObjectInfo
+	var file *object.Info
 	isDir := false
 	last := ""
 	for i, o := range page.Objects {

@@ -2,7 +2,7 @@ package materialize
 
 import (
 	"github.com/ossmount/ossmount/cache"
-	"github.com/ossmount/ossmount/rangefetch"
+	"github.com/ossmount/ossmount/object"
 )
 
 // planFetch chooses how the cache fetches what a version lacks. An object
@@ -20,7 +20,7 @@ func planFetch(size int64, req Request) cache.FetchOptions {
 }
 
 // total returns the bytes the ranges cover.
-func total(rs []rangefetch.Range) int64 {
+func total(rs []object.Range) int64 {
 	var n int64
 	for _, r := range rs {
 		n += r.Len

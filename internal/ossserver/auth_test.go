@@ -11,7 +11,8 @@ import (
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
-	"github.com/ossmount/ossmount/integration/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
 )
 
 func TestWrongCredentials(t *testing.T) {
@@ -20,9 +21,9 @@ func TestWrongCredentials(t *testing.T) {
 			t.Parallel()
 			var opts []func(*ossserver.Config)
 			if s.sts {
-				opts = append(opts, ossserver.WithSessionToken())
+				opts = append(opts, ossservertest.WithSessionToken())
 			}
-			r, mem, creds := ossserver.StartTest(t, opts...)
+			r, mem, creds := ossservertest.Start(t, opts...)
 			mem.Put("bkt", "k", []byte("v"))
 
 			wrongSecret := creds
@@ -65,7 +66,7 @@ func btoi(b bool) int64 {
 }
 
 func TestRequestTimeSkew(t *testing.T) {
-	r, mem, creds := ossserver.StartTest(t, ossserver.WithSessionToken())
+	r, mem, creds := ossservertest.Start(t, ossservertest.WithSessionToken())
 	mem.Put("bkt", "dir/k", []byte("v"))
 	for _, c := range []struct {
 		age  time.Duration
@@ -92,7 +93,7 @@ func TestRequestTimeSkew(t *testing.T) {
 }
 
 func TestMissingAuthorization(t *testing.T) {
-	r, mem, _ := ossserver.StartTest(t)
+	r, mem, _ := ossservertest.Start(t)
 	mem.Put("bkt", "k", []byte("v"))
 	for _, path := range []string{"/bkt/k", "/bkt/", "/"} {
 		resp := do(t, mustRequest(t, "GET", r.Endpoint+path))
@@ -138,7 +139,7 @@ func TestAnonymous(t *testing.T) {
 }
 
 func TestV4Region(t *testing.T) {
-	r, mem, creds := ossserver.StartTest(t, func(c *ossserver.Config) { c.Region = "cn-shanghai" })
+	r, mem, creds := ossservertest.Start(t, func(c *ossserver.Config) { c.Region = "cn-shanghai" })
 	mem.Put("bkt", "k", []byte("v"))
 	for region, code := range map[string]string{"cn-shanghai": "", "cn-hangzhou": "InvalidArgument", "": "InvalidArgument"} {
 		opts := []oss.ClientOption{oss.AuthVersion(oss.AuthV4)}
@@ -158,7 +159,7 @@ func TestV4Region(t *testing.T) {
 // SDK (a "localhost" endpoint without ForcePathStyle, dialled to the
 // server) and from a raw request to "bucket.127.0.0.1:port".
 func TestVirtualHost(t *testing.T) {
-	r, mem, creds := ossserver.StartTest(t)
+	r, mem, creds := ossservertest.Start(t)
 	mem.Put("bkt", "dir/a b+c", []byte("hello"))
 	dialer := &net.Dialer{}
 	hc := &http.Client{Transport: &http.Transport{

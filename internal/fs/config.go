@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -20,7 +21,7 @@ import (
 // *rangefetch.Client implements it.
 type ObjectStore interface {
 	ListPage(ctx context.Context, bucket, prefix, token string, maxKeys int) (rangefetch.ListPage, error)
-	Stat(ctx context.Context, bucket, key string) (rangefetch.ObjectInfo, error)
+	Stat(ctx context.Context, bucket, key string) (object.Info, error)
 }
 
 // Config describes one mount.
