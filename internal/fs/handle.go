@@ -106,9 +106,9 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if h.size <= smallObject && h.wholeFetched.CompareAndSwap(false, true) {
 		// One GET for the whole object; the read below waits for its
 		// bytes to arrive, not for them to be written to disk.
-		_ = h.ch.Fetch(cancelledCtx, 0, h.size)
+		_ = h.ch.StartFetch(0, h.size)
 	} else if end := h.ra.observe(off, int64(n)); end > off+int64(n) {
-		_ = h.ch.Fetch(cancelledCtx, off, end-off) // start, do not wait
+		_ = h.ch.StartFetch(off, end-off)
 	}
 	if fd, release, err := h.ch.ReadFd(ctx, off, int64(n)); err == nil {
 		f.stats.readBytes.Add(int64(n))

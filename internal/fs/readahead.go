@@ -13,16 +13,6 @@ import (
 // longest single GET, so each worker keeps one connection busy.
 const prefetchChunk = 4 << 20
 
-// cancelledCtx starts a cache fetch without waiting for it: Handle.Fetch
-// registers the missing blocks' GETs first and only then waits, so with a
-// context that is already done it returns at once, the GETs running on
-// under the cache's own context.
-var cancelledCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
 // readahead detects a sequential reader of one open file and fetches ahead
 // of it in parallel, through the cache (so a block wanted by the reader and
 // by the prefetch is fetched once, and fetched bytes go to disk). The
@@ -233,14 +223,8 @@ func (r *readahead) arrive(rg object.Range) error {
 		return err
 	}
 	// The cache cannot keep these bytes: fetch them into the cache's
-	// buffers, which serve the reader as they arrive. Blocks of one GET
-	// arrive in order: the last byte comes last.
-	if err := h.Fetch(cancelledCtx, rg.Off, rg.Len); err == nil {
-		return nil // present after all
-	}
-	var one [1]byte
-	_, err = h.ReadAt(fctx, one[:], rg.End()-1)
-	return err
+	// buffers, which serve the reader as they arrive.
+	return h.AwaitArrived(fctx, rg.Off, rg.Len)
 }
 
 // stop ends prefetching and returns once no worker is running: each
