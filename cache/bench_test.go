@@ -254,7 +254,7 @@ func buildEntries(b *testing.B, dir string, n int) {
 		b.Fatal(err)
 	}
 	c.WaitCounted() // its orphan sweep would remove files written before their records
-	wb := c.ix.db.NewWriteBatch()
+	var blocks []blockRecord
 	block := make([]byte, 4096)
 	now := time.Now().UnixNano()
 	for i := range n {
@@ -271,18 +271,12 @@ func buildEntries(b *testing.B, dir string, n int) {
 		ino, _, _ := fileInfo(f)
 		f.Close()
 		m := meta{Bucket: bucket, Key: key, ETag: etag, Size: 1 << 20, Inode: ino, Access: now + int64(i), Created: now}
-		for _, kv := range [][2][]byte{
-			{metaKey(id), m.encode()},
-			{recencyKey(m.Access, id), nil},
-			{keyMapKey(bucket, key), id[:]},
-			{blockKey(id, 0), encodeCRC(object.CRC64(block, 0))},
-		} {
-			if err := wb.Set(kv[0], kv[1]); err != nil {
-				b.Fatal(err)
-			}
+		if err := c.ix.putMeta(id, m, 0, true); err != nil {
+			b.Fatal(err)
 		}
+		blocks = append(blocks, blockRecord{id: id, block: 0, crc: object.CRC64(block, 0)})
 	}
-	if err := wb.Flush(); err != nil {
+	if err := c.ix.recordBlocks(blocks); err != nil {
 		b.Fatal(err)
 	}
 	c.Close()

@@ -26,6 +26,12 @@ var statfs = unix.Statfs
 // it while it reserves space and hands blocks on). No lock is held while
 // waiting for the network. admit may wait for the committer while it holds
 // spaceMu (and the flight's mu): the committer takes neither.
+//
+// The suffix Locked means one thing in this package: the caller holds c.mu.
+// A method whose caller must hold something else says so in its doc
+// comment, and in its name by what is held rather than by that suffix:
+// removeVersionUnderPlaceholder (a busy placeholder for the version),
+// completeUnderFlightMu (the flight's mu).
 type Cache struct {
 	dir       string
 	opts      Options
@@ -191,25 +197,24 @@ func (c *Cache) Close() error {
 
 	c.mu.Lock()
 	for _, v := range c.versions {
-		c.recordAccessAtClose(v)
+		c.recordAccessAtCloseLocked(v)
 		if v.file != nil {
 			v.file.Close()
 		}
 	}
 	c.mu.Unlock()
 	err := c.ix.close()
-	tightenPerms(filepath.Join(c.dir, "index"))
 	if uerr := c.lock.unlock(); err == nil {
 		err = uerr
 	}
 	return err
 }
 
-// recordAccessAtClose writes the access time of a version still loaded when
-// the cache closes (open Handles, or commits that ended with the Close), as
-// its unload would have, so recency survives the restart. The caller holds
-// c.mu; no commit runs any more.
-func (c *Cache) recordAccessAtClose(v *version) {
+// recordAccessAtCloseLocked writes the access time of a version still
+// loaded when the cache closes (open Handles, or commits that ended with the
+// Close), as its unload would have, so recency survives the restart. No
+// commit runs any more.
+func (c *Cache) recordAccessAtCloseLocked(v *version) {
 	if !v.loaded || !v.touched || v.stale || v.uncached || v.detached.Load() {
 		return
 	}

@@ -179,8 +179,7 @@ func (c *Cache) commit(batch []commitItem) {
 	// stale blocks were dropped while in flight: not an error, just not
 	// recorded, so Fetch fetches them again.
 	stale := make([]bool, len(batch))
-	wb := c.ix.db.NewWriteBatch()
-	var werr error
+	records := make([]blockRecord, 0, len(batch))
 	for i, it := range batch {
 		v := it.fl.v
 		if err := synced[v]; err != nil {
@@ -195,17 +194,10 @@ func (c *Cache) commit(batch []commitItem) {
 			stale[i] = true
 			continue
 		}
-		if werr = wb.Set(blockKey(v.id, it.block), encodeCRC(it.crc)); werr != nil {
-			break
-		}
+		records = append(records, blockRecord{id: v.id, block: it.block, crc: it.crc})
 		ok[i] = true
 	}
-	if werr == nil {
-		werr = wb.Flush()
-	} else {
-		wb.Cancel()
-	}
-	if werr != nil {
+	if werr := c.ix.recordBlocks(records); werr != nil {
 		c.warnOnce("index", "cache: cannot record blocks in the index", "dir", c.dir, "err", werr)
 		clear(ok)
 	}

@@ -23,7 +23,7 @@ func (c *Cache) dropIf(v *version, first, last int64, want *uint64) {
 		v.m.Complete = false
 		err := c.ix.putMeta(v.id, v.m, v.m.Access, false)
 		if err == nil {
-			err = c.ix.db.Sync()
+			err = c.ix.sync()
 		}
 		if err != nil {
 			v.m.Complete = true

@@ -1,9 +1,6 @@
 package cache
 
-import (
-	"github.com/dgraph-io/badger/v4"
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // Limits: the data files may occupy at most Options.MaxBytes of allocated
 // space, and never push the filesystem below Options.MinFreeRatio free.
@@ -104,7 +101,7 @@ func (c *Cache) evictIfNeeded() {
 // evict removes unpinned versions, least recently used first, until need
 // bytes were freed or none is left. Called with spaceMu held.
 func (c *Cache) evict(need int64) {
-	var after []byte
+	var after recencyCursor
 	freed := int64(0)
 	for freed < need && c.ctx.Err() == nil {
 		cands, next := c.lruCandidates(after, 64)
@@ -137,38 +134,13 @@ func (c *Cache) evict(need int64) {
 }
 
 // lruCandidates returns up to n versions in recency order (oldest first)
-// after the recency key after, skipping loaded ones, and the key to
-// continue from.
-func (c *Cache) lruCandidates(after []byte, n int) ([]vid, []byte) {
-	var out []vid
-	var last []byte
-	_ = c.ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte{prefixRecency}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		it.Seek(opts.Prefix)
-		if after != nil {
-			it.Seek(after)
-			if it.ValidForPrefix(opts.Prefix) && string(it.Item().Key()) == string(after) {
-				it.Next()
-			}
-		}
-		for ; it.ValidForPrefix(opts.Prefix) && len(out) < n; it.Next() {
-			last = it.Item().KeyCopy(nil)
-			id, ok := parseRecencyKey(last)
-			if !ok {
-				continue
-			}
-			c.mu.Lock()
-			inUse := c.versions[id] != nil
-			c.mu.Unlock()
-			if !inUse {
-				out = append(out, id)
-			}
-		}
-		return nil
+// after the cursor after, skipping loaded ones, and the cursor to continue
+// from. A failed read of the index returns what was found before it.
+func (c *Cache) lruCandidates(after recencyCursor, n int) ([]vid, recencyCursor) {
+	ids, next, _ := c.ix.leastRecentlyUsed(after, n, func(id vid) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.versions[id] != nil
 	})
-	return out, last
+	return ids, next
 }

@@ -137,7 +137,7 @@ func (fl *flight) WriteAt(p []byte, off int64) (int, error) {
 	}
 	copy(fl.buf[rel:], p)
 	fl.covered = addRange(fl.covered, object.Range{Off: rel, Len: int64(len(p))})
-	ready := fl.completeLocked()
+	ready := fl.completeUnderFlightMu()
 	fl.mu.Unlock()
 	for _, b := range ready {
 		fl.c.blockArrived(fl, b)
@@ -145,8 +145,9 @@ func (fl *flight) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// completeLocked advances over the blocks whose bytes are all covered.
-func (fl *flight) completeLocked() []int64 {
+// completeUnderFlightMu advances over the blocks whose bytes are all
+// covered and returns them. The caller holds fl.mu.
+func (fl *flight) completeUnderFlightMu() []int64 {
 	var contiguous int64
 	if len(fl.covered) > 0 && fl.covered[0].Off == 0 {
 		contiguous = fl.covered[0].End()

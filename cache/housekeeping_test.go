@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/ossmount/ossmount/object"
 )
 
@@ -79,7 +78,9 @@ func TestOrphansAndStrayBlocksRemoved(t *testing.T) {
 	os.MkdirAll(filepath.Dir(orphan), 0o700)
 	os.WriteFile(orphan, []byte("junk"), 0o600)
 	stray := versionID("bkt", "gone2", `"Y"`)
-	c.ix.db.Update(func(txn *badger.Txn) error { return txn.Set(blockKey(stray, 3), encodeCRC(7)) })
+	if err := c.ix.recordBlocks([]blockRecord{{id: stray, block: 3, crc: 7}}); err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
 
 	c = openTest(t, dir, testBS, src)

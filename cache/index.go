@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,11 +13,42 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 )
 
-// index wraps the badger database of a cache directory. Its layout is in
-// doc.go. Callers serialise conflicting writes themselves (see Cache), so
-// badger's conflict detection is off.
+// index is what the cache knows of its data files: which versions exist,
+// which blocks of each are present with their CRC64, the current version of
+// each key, and the order in which versions were last used. It is the only
+// code that talks to badger, whose database lives in the cache's index/
+// directory with the key layout in doc.go.
+//
+// What is written in one transaction, so that a crash never shows half of
+// it: putMeta (a version's record, the move of its recency key and,
+// optionally, the key mapping that names it), the first step of
+// deleteVersion (the record, the recency key and the key mapping if it still
+// names the version), and blockSize (reading or recording the block size).
+// So a record and its recency key always agree. Block keys are written and
+// deleted in write batches (recordBlocks, deleteBlocks, deleteAllBlocks) that
+// badger may commit as several transactions: every block key stands on its
+// own, so any part of a batch is a state the cache can serve. deleteVersion
+// deletes a version's blocks after its record, so a crash in between leaves
+// block keys without a record, which strayBlockVersions finds.
+//
+// Writes are not synced one by one. A crash of the process alone loses
+// nothing a method returned for (badger's log is in the page cache); a power
+// cut or a kernel crash may lose the writes after the last sync or close. So
+// the cache records a block only after its bytes are durable (committer.go):
+// losing a recent write then forgets blocks, access times or new versions,
+// which are fetched or recorded again; losing a recent deletion brings back
+// a block whose bytes may be a hole, which the CRC check on its first read
+// drops. What was written before sync or close returned is never lost.
+//
+// Every read sees one snapshot of the index, except the walks over all
+// versions (forEachVersion) or all blocks of one (deleteAllBlocks), which
+// take one snapshot per chunk so that no read transaction stays open for
+// long. Conflict detection is off: the cache serialises conflicting writes
+// itself (commitMu for block presence, a busy placeholder for a version's
+// record).
 type index struct {
-	db *badger.DB
+	db  *badger.DB
+	dir string
 }
 
 // badgerOptions sizes badger for a cache index: tiny keys and values, a
@@ -50,7 +82,7 @@ func openIndex(dir string, log *slog.Logger) (*index, error) {
 		return nil, fmt.Errorf("open cache index %s: %w", dir, err)
 	}
 	tightenPerms(dir)
-	return &index{db: db}, nil
+	return &index{db: db, dir: dir}, nil
 }
 
 // tightenPerms makes badger's files 0600: badger creates some with 0666
@@ -69,7 +101,16 @@ func tightenPerms(dir string) {
 	}
 }
 
-func (ix *index) close() error { return ix.db.Close() }
+// close writes what badger holds in memory, closes the database and leaves
+// its files private.
+func (ix *index) close() error {
+	err := ix.db.Close()
+	tightenPerms(ix.dir)
+	return err
+}
+
+// sync makes every write so far durable: a power cut no longer loses it.
+func (ix *index) sync() error { return ix.db.Sync() }
 
 // blockSize returns the recorded block size, recording want if there is none.
 func (ix *index) blockSize(want int64) (int64, error) {
@@ -202,6 +243,30 @@ func (ix *index) loadBlocks(id vid, nblocks int64) (present bitset, crcs []uint6
 	return present, crcs, err
 }
 
+// blockRecord is one present block: its version, number and CRC64.
+type blockRecord struct {
+	id    vid
+	block int64
+	crc   uint64
+}
+
+// recordBlocks marks blocks present, all in one write batch. Its caller has
+// made their bytes durable first: the index never names a block that is not
+// on disk.
+func (ix *index) recordBlocks(blocks []blockRecord) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	wb := ix.db.NewWriteBatch()
+	for _, r := range blocks {
+		if err := wb.Set(blockKey(r.id, r.block), encodeCRC(r.crc)); err != nil {
+			wb.Cancel()
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
 // deleteBlocks forgets the given blocks of id.
 func (ix *index) deleteBlocks(id vid, blocks []int64) error {
 	wb := ix.db.NewWriteBatch()
@@ -284,6 +349,162 @@ func (ix *index) deleteVersion(id vid) error {
 		return err
 	}
 	return ix.deleteAllBlocks(id)
+}
+
+// scanned is one version record as a scan found it.
+type scanned struct {
+	id vid
+	m  meta
+	ok bool // record decoded
+}
+
+// forEachVersion calls fn for every version record in vid order until fn
+// returns false. It reads the records in chunks and calls fn between them,
+// with no read transaction open, so fn may change the index.
+func (ix *index) forEachVersion(fn func(s scanned) bool) error {
+	prefix := []byte{prefixMeta}
+	seek := prefix
+	for {
+		var chunk []scanned
+		err := ix.db.View(func(txn *badger.Txn) error {
+			it := prefixIterator(txn, prefix)
+			defer it.Close()
+			for it.Seek(seek); it.ValidForPrefix(prefix) && len(chunk) < 1000; it.Next() {
+				item := it.Item()
+				k := item.Key()
+				if len(k) != 17 {
+					continue
+				}
+				var s scanned
+				copy(s.id[:], k[1:])
+				if err := item.Value(func(v []byte) error {
+					m, err := decodeMeta(v)
+					s.m, s.ok = m, err == nil
+					return nil
+				}); err != nil {
+					return err
+				}
+				chunk = append(chunk, s)
+			}
+			return nil
+		})
+		if err != nil || len(chunk) == 0 {
+			return err
+		}
+		for _, s := range chunk {
+			if !fn(s) {
+				return nil
+			}
+		}
+		// Continue just after the last key of the chunk.
+		seek = append(metaKey(chunk[len(chunk)-1].id), 0)
+	}
+}
+
+// currentVersions returns every vid a key mapping names, in one sequential
+// pass (a lookup per version would cost far more).
+func (ix *index) currentVersions() (map[vid]struct{}, error) {
+	out := make(map[vid]struct{})
+	prefix := []byte{prefixKeyMap}
+	err := ix.db.View(func(txn *badger.Txn) error {
+		it := prefixIterator(txn, prefix)
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if err := it.Item().Value(func(v []byte) error {
+				var id vid
+				if len(v) == len(id) {
+					copy(id[:], v)
+					out[id] = struct{}{}
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// recencyCursor is where a walk of the recency order stopped; nil is its
+// start, the least recently used version.
+type recencyCursor []byte
+
+// leastRecentlyUsed returns up to n versions in recency order, oldest
+// first, starting after the cursor after and leaving out those for which
+// skip reports true, and the cursor to continue from. skip runs inside a
+// read transaction. On an error it returns what it found so far.
+func (ix *index) leastRecentlyUsed(after recencyCursor, n int, skip func(vid) bool) ([]vid, recencyCursor, error) {
+	var out []vid
+	var last recencyCursor
+	err := ix.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte{prefixRecency}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		it.Seek(opts.Prefix)
+		if after != nil {
+			it.Seek(after)
+			if it.ValidForPrefix(opts.Prefix) && string(it.Item().Key()) == string(after) {
+				it.Next()
+			}
+		}
+		for ; it.ValidForPrefix(opts.Prefix) && len(out) < n; it.Next() {
+			last = it.Item().KeyCopy(nil)
+			id, ok := parseRecencyKey(last)
+			if !ok {
+				continue
+			}
+			if !skip(id) {
+				out = append(out, id)
+			}
+		}
+		return nil
+	})
+	return out, last, err
+}
+
+// strayBlockVersions returns the versions that have block keys but no
+// record (a crash during deleteVersion), leaving out those for which skip
+// reports true, in one sequential pass over the block keys that stops when
+// ctx is done. The block keys are few (the cap divided by the block size),
+// so the pass is cheap; skip runs inside a read transaction, once per
+// version. On an error it returns what it found so far.
+func (ix *index) strayBlockVersions(ctx context.Context, skip func(vid) bool) ([]vid, error) {
+	prefix := []byte{prefixBlock}
+	var stray []vid
+	err := ix.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		var last vid
+		first := true
+		for it.Seek(prefix); it.ValidForPrefix(prefix) && ctx.Err() == nil; it.Next() {
+			id, _, ok := parseBlockKey(it.Item().Key())
+			if !ok || (!first && id == last) {
+				continue
+			}
+			first, last = false, id
+			if skip(id) {
+				continue
+			}
+			if _, err := txn.Get(metaKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
+				stray = append(stray, id)
+			}
+		}
+		return nil
+	})
+	return stray, err
+}
+
+// collectGarbage rewrites the value-log files that are at least half
+// garbage, one at a time, until none is left or ctx is done.
+func (ix *index) collectGarbage(ctx context.Context) {
+	for ctx.Err() == nil && ix.db.RunValueLogGC(0.5) == nil {
+	}
 }
 
 // size returns the bytes badger's files use.

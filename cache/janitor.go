@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // The janitor is the Cache's background goroutine. Open does not scan the
@@ -37,64 +35,27 @@ func (c *Cache) janitor() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			for c.ctx.Err() == nil && c.ix.db.RunValueLogGC(0.5) == nil {
-			}
+			c.ix.collectGarbage(c.ctx)
 		}
 	}
 }
 
-type scanned struct {
-	id vid
-	m  meta
-	ok bool // record decoded
-}
-
-// forEachMeta calls fn for every version record, in chunks, so that no
-// read transaction stays open for long.
+// forEachMeta calls fn for every version record until fn returns false
+// or the Cache closes, in which case it returns the context's error.
 func (c *Cache) forEachMeta(fn func(s scanned) bool) error {
-	prefix := []byte{prefixMeta}
-	seek := prefix
-	for {
-		var chunk []scanned
-		err := c.ix.db.View(func(txn *badger.Txn) error {
-			it := prefixIterator(txn, prefix)
-			defer it.Close()
-			for it.Seek(seek); it.ValidForPrefix(prefix) && len(chunk) < 1000; it.Next() {
-				item := it.Item()
-				k := item.Key()
-				if len(k) != 17 {
-					continue
-				}
-				var s scanned
-				copy(s.id[:], k[1:])
-				if err := item.Value(func(v []byte) error {
-					m, err := decodeMeta(v)
-					s.m, s.ok = m, err == nil
-					return nil
-				}); err != nil {
-					return err
-				}
-				chunk = append(chunk, s)
-			}
-			return nil
-		})
-		if err != nil || len(chunk) == 0 {
-			return err
-		}
-		for _, s := range chunk {
-			if c.ctx.Err() != nil || !fn(s) {
-				return c.ctx.Err()
-			}
-		}
-		// Continue just after the last key of the chunk.
-		seek = append(metaKey(chunk[len(chunk)-1].id), 0)
+	err := c.ix.forEachVersion(func(s scanned) bool {
+		return c.ctx.Err() == nil && fn(s)
+	})
+	if err != nil {
+		return err
 	}
+	return c.ctx.Err()
 }
 
 // scanVersions counts every unloaded version's allocated bytes and removes
 // the versions that cannot be served.
 func (c *Cache) scanVersions() {
-	current, err := c.currentVersions()
+	current, err := c.ix.currentVersions()
 	if err != nil {
 		c.log.Warn("cache: scan of the index failed", "err", err)
 		return
@@ -132,31 +93,6 @@ func (c *Cache) scanVersions() {
 	}
 }
 
-// currentVersions reads the key -> version mapping in one sequential pass
-// (random lookups per version would cost far more).
-func (c *Cache) currentVersions() (map[vid]struct{}, error) {
-	out := make(map[vid]struct{})
-	prefix := []byte{prefixKeyMap}
-	err := c.ix.db.View(func(txn *badger.Txn) error {
-		it := prefixIterator(txn, prefix)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			if err := it.Item().Value(func(v []byte) error {
-				var id vid
-				if len(v) == len(id) {
-					copy(id[:], v)
-					out[id] = struct{}{}
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
 // sameFile reports whether fi is the data file the record describes.
 func sameFile(fi os.FileInfo, m meta) bool {
 	ino, _, ok := statIno(fi)
@@ -164,38 +100,14 @@ func sameFile(fi os.FileInfo, m meta) bool {
 }
 
 // scanStrayBlocks removes block keys whose version record is gone (a crash
-// during removeVersion). The block keys are few (the cap divided by the
-// block size, at most a few per version), so one sequential pass is cheap;
-// only versions the scan did not count need a lookup.
+// during removeVersion). Only versions the scan did not count need a
+// lookup. A failed pass leaves the rest for the next Open.
 func (c *Cache) scanStrayBlocks() {
-	prefix := []byte{prefixBlock}
-	var stray []vid
-	_ = c.ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		var last vid
-		first := true
-		for it.Seek(prefix); it.ValidForPrefix(prefix) && c.ctx.Err() == nil; it.Next() {
-			id, _, ok := parseBlockKey(it.Item().Key())
-			if !ok || (!first && id == last) {
-				continue
-			}
-			first, last = false, id
-			c.mu.Lock()
-			_, known := c.usage[id]
-			inUse := c.versions[id] != nil
-			c.mu.Unlock()
-			if known || inUse {
-				continue
-			}
-			if _, err := txn.Get(metaKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
-				stray = append(stray, id)
-			}
-		}
-		return nil
+	stray, _ := c.ix.strayBlockVersions(c.ctx, func(id vid) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, known := c.usage[id]
+		return known || c.versions[id] != nil
 	})
 	for _, id := range stray {
 		if _, err := c.removeVersion(id); err != nil {

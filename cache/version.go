@@ -197,7 +197,7 @@ func (c *Cache) load(v *version, info object.Info, internal bool) error {
 	} else {
 		if internal {
 			if found {
-				c.removeVersionLocked(v.id)
+				c.removeVersionUnderPlaceholder(v.id)
 			}
 			return errVersionGone
 		}
@@ -384,7 +384,7 @@ func (c *Cache) removeVersion(id vid) (bool, error) {
 	c.versions[id] = ph
 	c.mu.Unlock()
 
-	err := c.removeVersionLocked(id)
+	err := c.removeVersionUnderPlaceholder(id)
 
 	c.mu.Lock()
 	delete(c.versions, id)
@@ -393,10 +393,10 @@ func (c *Cache) removeVersion(id vid) (bool, error) {
 	return true, err
 }
 
-// removeVersionLocked deletes version id from the index, then its data
-// file; the caller holds a busy placeholder for id. A crash in between
+// removeVersionUnderPlaceholder deletes version id from the index, then its
+// data file; the caller holds a busy placeholder for id. A crash in between
 // leaves an orphaned file, which the startup scan removes.
-func (c *Cache) removeVersionLocked(id vid) error {
+func (c *Cache) removeVersionUnderPlaceholder(id vid) error {
 	m, found, _ := c.ix.getMeta(id)
 	path := ""
 	if found {
