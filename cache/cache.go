@@ -131,6 +131,9 @@ func Open(opts Options, src Source) (*Cache, error) {
 		c.fsBlock = st.Bsize
 	}
 	c.maxRun = max(1, maxRunBytes/c.blockSize)
+	if err := c.registerMetrics(); err != nil {
+		return fail(err)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.committer()
 	c.bg.Add(1)
@@ -197,6 +200,7 @@ func (c *Cache) Close() error {
 		}
 	}
 	c.mu.Unlock()
+	c.unregisterMetrics()
 	err := c.ix.close()
 	tightenPerms(filepath.Join(c.dir, "index"))
 	if uerr := c.lock.unlock(); err == nil {
