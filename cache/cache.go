@@ -137,6 +137,9 @@ func Open(opts Options, src Source) (*Cache, error) {
 		c.fsBlock = st.Bsize
 	}
 	c.maxRun = max(1, maxRunBytes/c.blockSize)
+	if err := c.registerMetrics(); err != nil {
+		return fail(err)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.committer()
 	c.bg.Add(1)
@@ -203,6 +206,7 @@ func (c *Cache) Close() error {
 		}
 	}
 	c.mu.Unlock()
+	c.unregisterMetrics()
 	err := c.ix.close()
 	if uerr := c.lock.unlock(); err == nil {
 		err = uerr

@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -77,25 +74,6 @@ func TestReadAtFetchesMissingBlocksOnceAndReopenIsWarm(t *testing.T) {
 	st := c2.Stats()
 	if st.HitBytes == 0 || st.MissBytes != 0 || st.Entries != 1 {
 		t.Fatalf("stats %+v", st)
-	}
-}
-
-func TestPrometheusCounters(t *testing.T) {
-	src := newMemSource(testBS)
-	info := src.put("bkt", "obj", 2*testBS, false)
-	hit0, miss0 := counterValue(metricHitBytes), counterValue(metricMissBytes)
-	c := openTest(t, t.TempDir(), testBS, src)
-	h := openHandle(t, c, info)
-	readCheck(t, h, src.object(info.Ref()), 0, 1000) // miss
-	if err := h.Fetch(context.Background(), 0, 1); err != nil {
-		t.Fatal(err)
-	}
-	readCheck(t, h, src.object(info.Ref()), 0, 500) // hit
-	if d := counterValue(metricMissBytes) - miss0; d != 1000 {
-		t.Fatalf("miss bytes grew by %v, want 1000", d)
-	}
-	if d := counterValue(metricHitBytes) - hit0; d != 500 {
-		t.Fatalf("hit bytes grew by %v, want 500", d)
 	}
 }
 
@@ -546,14 +524,6 @@ func TestConcurrentReadersFetchersAndDrops(t *testing.T) {
 		}
 		readCheck(t, h, o, 0, info.Size)
 	}
-}
-
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
 }
 
 // A read over many separate gaps starts its fetches in windows and still

@@ -79,7 +79,6 @@ func (c *Cache) checksumFailed(v *version, b int64, readErr error) {
 		return
 	}
 	c.stats.checksumFailures.Add(1)
-	metricChecksumFailures.Inc()
 	c.log.Warn("cache: cached block failed its checksum and was dropped",
 		"object", "oss://"+v.ref.Bucket+"/"+v.ref.Key, "block", b)
 }

@@ -125,7 +125,6 @@ func (c *Cache) evict(need int64) {
 				freed += size
 			}
 			c.stats.evictions.Add(1)
-			metricEvictions.Inc()
 			if freed >= need {
 				return
 			}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ossmount/ossmount/object"
 )
 
@@ -37,6 +39,12 @@ type Options struct {
 	// Logger receives warnings (disk full, corrupt blocks). Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, is where the cache registers its Prometheus
+	// counters (ossmount_cache_*) from Open to Close; Open fails if it
+	// refuses them. Each series carries the label cache_dir, the absolute
+	// cache directory, so that several caches of one process can share a
+	// registry. Nil registers nothing; Stats counts all the same.
+	Metrics prometheus.Registerer
 }
 
 const (

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"sync/atomic"
@@ -9,57 +10,92 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Prometheus counters of every Cache in the process, registered once with
-// the default registry (the mount serves it on /metrics).
-var (
-	metricHitBytes = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "ossmount", Subsystem: "cache", Name: "hit_bytes_total",
-		Help: "Bytes read from blocks already in the cache.",
-	})
-	metricMissBytes = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "ossmount", Subsystem: "cache", Name: "miss_bytes_total",
-		Help: "Bytes read that had to be fetched from OSS.",
-	})
-	metricEvictions = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "ossmount", Subsystem: "cache", Name: "evictions_total",
-		Help: "Object versions evicted to keep the cache within its limits.",
-	})
-	metricChecksumFailures = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "ossmount", Subsystem: "cache", Name: "checksum_failures_total",
-		Help: "Cached blocks that failed their CRC64 check and were dropped.",
-	})
-	metricUnrecordedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "ossmount", Subsystem: "cache", Name: "unrecorded_bytes",
-		Help: "Bytes written to the cache and not yet durable and recorded in its index (a crash would fetch them again).",
-	})
-)
-
-func init() {
-	prometheus.MustRegister(metricHitBytes, metricMissBytes, metricEvictions, metricChecksumFailures, metricUnrecordedBytes)
-}
-
-// counters are the per-Cache figures behind Stats.
+// counters are the figures of one Cache behind Stats. Registered, they are
+// also the cache's Prometheus collector, so that /metrics shows exactly
+// what Stats reports; unregistered they count all the same.
 type counters struct {
 	hit, miss, fetched, evictions, checksumFailures atomic.Int64
 	unrecorded                                      atomic.Int64
+
+	// registry holds the counters from Open to Close (nil: none), under
+	// descs, which carry the cache's directory as the label cache_dir.
+	registry prometheus.Registerer
+	descs    []cacheMetric
+}
+
+// cacheMetric is one series a Cache exports.
+type cacheMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*counters) int64
+}
+
+// cacheMetrics describes the series of the cache in dir. The constant
+// label cache_dir tells apart caches registered on one registry; it is
+// unique within a process because a directory has one owner at a time.
+func cacheMetrics(dir string) []cacheMetric {
+	label := prometheus.Labels{"cache_dir": dir}
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, nil, label)
+	}
+	return []cacheMetric{
+		{desc("ossmount_cache_hit_bytes_total", "Bytes read from blocks already in the cache."),
+			prometheus.CounterValue, func(c *counters) int64 { return c.hit.Load() }},
+		{desc("ossmount_cache_miss_bytes_total", "Bytes read that had to be fetched from OSS."),
+			prometheus.CounterValue, func(c *counters) int64 { return c.miss.Load() }},
+		{desc("ossmount_cache_evictions_total", "Object versions evicted to keep the cache within its limits."),
+			prometheus.CounterValue, func(c *counters) int64 { return c.evictions.Load() }},
+		{desc("ossmount_cache_checksum_failures_total", "Cached blocks that failed their CRC64 check and were dropped."),
+			prometheus.CounterValue, func(c *counters) int64 { return c.checksumFailures.Load() }},
+		{desc("ossmount_cache_unrecorded_bytes", "Bytes written to the cache and not yet durable and recorded in its index (a crash would fetch them again)."),
+			prometheus.GaugeValue, func(c *counters) int64 { return c.unrecorded.Load() }},
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *counters) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.descs {
+		ch <- m.desc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *counters) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.descs {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(c)))
+	}
+}
+
+// registerMetrics registers the cache's counters on opts.Metrics, if set.
+func (c *Cache) registerMetrics() error {
+	reg := c.opts.Metrics
+	if reg == nil {
+		return nil
+	}
+	c.stats.descs = cacheMetrics(c.dir)
+	if err := reg.Register(&c.stats); err != nil {
+		return fmt.Errorf("register the metrics of cache %s: %w", c.dir, err)
+	}
+	c.stats.registry = reg
+	return nil
+}
+
+// unregisterMetrics takes the counters off the registry, so that the
+// directory can be opened and registered again in this process.
+func (c *Cache) unregisterMetrics() {
+	if c.stats.registry != nil {
+		c.stats.registry.Unregister(&c.stats)
+		c.stats.registry = nil
+	}
 }
 
 // countUnrecorded follows the bytes handed to the committer and not yet
 // recorded (or given up).
-func (c *Cache) countUnrecorded(n int64) {
-	c.stats.unrecorded.Add(n)
-	metricUnrecordedBytes.Add(float64(n))
-}
+func (c *Cache) countUnrecorded(n int64) { c.stats.unrecorded.Add(n) }
 
-func (c *Cache) countHit(n int64) {
-	c.stats.hit.Add(n)
-	metricHitBytes.Add(float64(n))
-}
+func (c *Cache) countHit(n int64) { c.stats.hit.Add(n) }
 
-func (c *Cache) countMiss(n int64) {
-	c.stats.miss.Add(n)
-	metricMissBytes.Add(float64(n))
-}
+func (c *Cache) countMiss(n int64) { c.stats.miss.Add(n) }
 
 // Stats describes a cache. Byte counts are allocated disk space, not
 // apparent file sizes.

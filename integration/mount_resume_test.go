@@ -164,7 +164,8 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// scrapeMetric reads one unlabelled metric from a Prometheus endpoint.
+// scrapeMetric reads a metric of one series (labelled or not) from a
+// Prometheus endpoint.
 func scrapeMetric(t testing.TB, addr, name string) float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -178,8 +179,9 @@ func scrapeMetric(t testing.TB, addr, name string) float64 {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if rest, ok := strings.CutPrefix(sc.Text(), name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			v := rest[strings.LastIndexByte(rest, ' ')+1:] // label values may hold spaces, the value none
+			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatalf("metric %s: %v", name, err)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
@@ -24,6 +25,8 @@ type Client struct {
 	oss       *oss.Client
 	transport *http.Transport
 	log       *slog.Logger
+	metrics   *clientMetrics
+	closeOnce sync.Once // Close unregisters the metrics once
 }
 
 // New builds a Client. Zero Credentials are read from the environment
@@ -89,7 +92,14 @@ func New(cfg Config) (*Client, error) {
 		// The SDK's message never holds the credentials, only the endpoint.
 		return nil, fmt.Errorf("invalid OSS endpoint %s: %v", ep.url, err)
 	}
-	return &Client{cfg: cfg, endpoint: ep, region: region, oss: oc, transport: tr, log: cfg.Logger}, nil
+	m := newClientMetrics(ep.url)
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(m); err != nil {
+			tr.CloseIdleConnections()
+			return nil, fmt.Errorf("register the metrics of the OSS client for %s: %w", ep.url, err)
+		}
+	}
+	return &Client{cfg: cfg, endpoint: ep, region: region, oss: oc, transport: tr, log: cfg.Logger, metrics: m}, nil
 }
 
 // newTransport builds the HTTP transport. The SDK ignores its own timeout
@@ -125,9 +135,15 @@ func (c *Client) MaxConns() int { return c.cfg.MaxConns }
 // the SDK's own downloader. ossmount itself never needs it.
 func (c *Client) SDK() *oss.Client { return c.oss }
 
-// Close drops idle pooled connections. In-flight calls are not affected.
+// Close drops idle pooled connections and takes the client's counters off
+// Config.Metrics. In-flight calls are not affected.
 func (c *Client) Close() error {
 	c.transport.CloseIdleConnections()
+	c.closeOnce.Do(func() {
+		if c.cfg.Metrics != nil {
+			c.cfg.Metrics.Unregister(c.metrics)
+		}
+	})
 	return nil
 }
 

@@ -3,6 +3,8 @@ package rangefetch
 import (
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a Client. The zero value of every field means "default".
@@ -30,6 +32,13 @@ type Config struct {
 	// this long, default 30s.
 	StallTimeout time.Duration
 	Logger       *slog.Logger
+	// Metrics, if set, is where New registers the client's Prometheus
+	// counters (ossmount_rangefetch_*), until Close; New fails if it
+	// refuses them. Each series carries the label endpoint, the endpoint
+	// URL; clients of one endpoint that share a registry are told apart
+	// by handing each a Registerer wrapped with a label of its own
+	// (prometheus.WrapRegistererWith). Nil registers nothing.
+	Metrics prometheus.Registerer
 }
 
 // RetryPolicy bounds retries of transient failures (5xx, 429, 408,

@@ -4,10 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -51,38 +48,5 @@ func TestCredentialsFileClient(t *testing.T) {
 	c := e.newClient(t, func(cfg *rangefetch.Config) { cfg.Credentials = creds })
 	if err := c.CheckBucket(context.Background(), testBucket); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestMetricsRegisteredOnce: many clients share the package's counters on
-// the default registry, and reads move them.
-func TestMetricsRegisteredOnce(t *testing.T) {
-	e := newEnv(t, nil)
-	e.store.Put(testBucket, "k", []byte("0123456789"))
-	for range 3 {
-		e.newClient(t, nil)
-	}
-	info, err := e.client.Stat(context.Background(), testBucket, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.client.ReadRange(context.Background(), info.Ref(), 0, 10, newObjectBuffer(10)); err != nil {
-		t.Fatal(err)
-	}
-	families, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := map[string]float64{}
-	for _, f := range families {
-		if !strings.HasPrefix(f.GetName(), "ossmount_rangefetch_") {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			found[f.GetName()] += m.GetCounter().GetValue()
-		}
-	}
-	if found["ossmount_rangefetch_requests_total"] < 2 || found["ossmount_rangefetch_bytes_total"] < 10 {
-		t.Fatalf("metrics: %v", found)
 	}
 }

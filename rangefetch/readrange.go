@@ -114,7 +114,7 @@ func (g *rangeGet) attempt(ctx context.Context) (progressed bool, err error) {
 				Err: fmt.Errorf("writing fetched bytes: %w", werr)}
 		}
 		g.pos += int64(fill)
-		metricBytes.Add(float64(fill))
+		g.c.metrics.bytes.Add(float64(fill))
 		if g.onBytes != nil {
 			g.onBytes(int64(fill))
 		}

@@ -20,13 +20,13 @@ func (c *Client) withRetry(ctx context.Context, op, bucket, key string, fn attem
 	fruitless, sent := 0, 0
 	for {
 		sent++
-		metricRequests.WithLabelValues(label).Inc()
+		c.metrics.requests.WithLabelValues(label).Inc()
 		progressed, err := fn(ctx)
 		if err == nil {
 			return nil
 		}
 		f := classify(ctx, op, bucket, key, err)
-		metricErrors.WithLabelValues(label, f.class).Inc()
+		c.metrics.errors.WithLabelValues(label, f.class).Inc()
 		f.err.Attempts = sent
 		if !f.retryable {
 			return f.err
@@ -45,7 +45,7 @@ func (c *Client) withRetry(ctx context.Context, op, bucket, key string, fn attem
 		}
 		c.log.Debug("oss retry", "op", op, "bucket", bucket, "key", key, "attempt", sent,
 			"delay", delay, "err", f.err.Error())
-		metricRetries.WithLabelValues(label).Inc()
+		c.metrics.retries.WithLabelValues(label).Inc()
 		if err := sleepCtx(ctx, delay); err != nil {
 			return &Error{Op: op, Bucket: bucket, Key: key, Err: err, Attempts: sent}
 		}

@@ -159,7 +159,7 @@ func (o *demoOptions) run(cmd *cobra.Command, args []string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return runMount(ctx, p, client, log, "", ready)
+	return runMount(ctx, p, client, log, nil, ready)
 }
 
 func printDemoHelp(out interface{ Write([]byte) (int, error) }, mp, cacheDir, endpoint string) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/ossmount/ossmount/cache"
@@ -60,12 +61,14 @@ func (f *clientFlags) config(log *slog.Logger) (rangefetch.Config, error) {
 	}, nil
 }
 
-// client builds an OSS client from the flags.
-func (f *clientFlags) client(_ context.Context, log *slog.Logger) (*rangefetch.Client, error) {
+// client builds an OSS client from the flags, registering its counters on
+// metrics unless that is nil.
+func (f *clientFlags) client(_ context.Context, log *slog.Logger, metrics prometheus.Registerer) (*rangefetch.Client, error) {
 	cfg, err := f.config(log)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Metrics = metrics
 	return rangefetch.New(cfg)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -216,7 +217,8 @@ func (o *mountOptions) serve(ctx context.Context, p mountPlan, log *slog.Logger,
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	client, err := o.client.client(ctx, log)
+	metrics := newMetricsEndpoint(o.metricsAddr)
+	client, err := o.client.client(ctx, log, metrics.registerer())
 	if err != nil {
 		return err
 	}
@@ -230,14 +232,17 @@ func (o *mountOptions) serve(ctx context.Context, p mountPlan, log *slog.Logger,
 	p.cacheOpts.Logger = log
 	p.fsCfg.Store = client
 	p.fsCfg.Logger = log
-	return runMount(ctx, p, client, log, o.metricsAddr, ready)
+	return runMount(ctx, p, client, log, metrics, ready)
 }
 
 // runMount opens the cache, starts the owner socket and the metrics
-// endpoint, mounts, reports readiness and serves until unmounted. mount and
+// endpoint (if metrics is not nil: then the client registered on it
+// already), mounts, reports readiness and serves until unmounted. mount and
 // demo share it.
-func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *slog.Logger, metricsAddr string, ready *readiness) error {
+func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *slog.Logger, metrics *metricsEndpoint, ready *readiness) error {
 	limitHeap(p.fsCfg.FetchMemory)
+	p.cacheOpts.Metrics = metrics.registerer()
+	p.fsCfg.Metrics = metrics.registerer()
 	c, err := cache.Open(p.cacheOpts, client)
 	if err != nil {
 		var locked *cache.LockedError
@@ -257,15 +262,13 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 	}
 	defer owner.Close()
 
-	var metricsSrv *http.Server
-	if metricsAddr != "" {
-		ln, err := net.Listen("tcp", metricsAddr)
+	if metrics != nil {
+		ln, err := net.Listen("tcp", metrics.addr)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		metricsSrv = serveMetrics(ln, log, p.profile)
+		metricsSrv := serveMetrics(ln, metrics.registry, log, p.profile)
 		defer metricsSrv.Close()
-		p.fsCfg.Metrics = prometheus.DefaultRegisterer
 	}
 
 	p.fsCfg.Cache = c
@@ -297,13 +300,43 @@ func limitHeap(fetchMemory int64) {
 	debug.SetMemoryLimit(rest + fetchMemory)
 }
 
-// serveMetrics serves the default Prometheus registry (which also holds the
-// client's and the cache's metrics) on ln until the server is closed. With
-// profiling (the hidden --profile flag) it also serves the Go profiles
-// under /debug/pprof/.
-func serveMetrics(ln net.Listener, log *slog.Logger, profiling bool) *http.Server {
+// metricsEndpoint is what --metrics-addr asks for: a registry of the
+// mount's own, on which the client, the cache and the mount register their
+// counters, served at addr. Each of them labels its series (endpoint,
+// cache_dir, mountpoint), so the scrape tells which mount it came from.
+type metricsEndpoint struct {
+	addr     string
+	registry *prometheus.Registry
+}
+
+// newMetricsEndpoint returns the endpoint to serve at addr, or nil for ""
+// (no endpoint: nothing registers).
+func newMetricsEndpoint(addr string) *metricsEndpoint {
+	if addr == "" {
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	// What the default registry holds, so that the Go runtime's and the
+	// process's figures are served as well.
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	return &metricsEndpoint{addr: addr, registry: reg}
+}
+
+// registerer is where the components register: nil (not registered) when
+// there is no endpoint.
+func (m *metricsEndpoint) registerer() prometheus.Registerer {
+	if m == nil {
+		return nil
+	}
+	return m.registry
+}
+
+// serveMetrics serves reg on ln until the server is closed. With profiling
+// (the hidden --profile flag) it also serves the Go profiles under
+// /debug/pprof/.
+func serveMetrics(ln net.Listener, reg *prometheus.Registry, log *slog.Logger, profiling bool) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.Handler())
+	mux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	if profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -71,7 +71,11 @@ type Config struct {
 	// where the kernel could read the cache file directly.
 	DisablePassthrough bool
 	Logger             *slog.Logger
-	// Metrics, if set, receives the mount's Prometheus collectors.
+	// Metrics, if set, is where Mount registers the mount's Prometheus
+	// counters, until it is unmounted; Mount fails if it refuses them.
+	// Each series carries the label mountpoint, the absolute mountpoint,
+	// so that several mounts of one process can share a registry. Nil
+	// registers nothing; Server.Stats counts all the same.
 	Metrics prometheus.Registerer
 }
 

@@ -16,7 +16,6 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,6 +25,8 @@ type Server struct {
 	fuse       *fuse.Server
 	mountpoint string
 	dev        uint64 // the mount's device number, 0 if unknown
+	// unregisterMetrics takes the mount's counters off Config.Metrics.
+	unregisterMetrics func()
 
 	served       chan struct{} // closed when the FUSE loop has exited
 	shutdownOnce sync.Once
@@ -46,6 +47,11 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	fsys := newFilesystem(cfg)
+	unregisterMetrics, err := registerMetrics(cfg.Metrics, &fsys.stats, mp)
+	if err != nil {
+		fsys.shutdown()
+		return nil, err
+	}
 	root := newDirNode(fsys, cfg.Prefix)
 	root.isRoot = true
 
@@ -83,10 +89,11 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 		server, err = gofs.Mount(mp, root, opts)
 	}
 	if err != nil {
+		unregisterMetrics()
 		fsys.shutdown()
 		return nil, explainMountError(mp, err)
 	}
-	s := &Server{fsys: fsys, fuse: server, mountpoint: mp, served: make(chan struct{})}
+	s := &Server{fsys: fsys, fuse: server, mountpoint: mp, unregisterMetrics: unregisterMetrics, served: make(chan struct{})}
 	var st syscall.Stat_t
 	if err := syscall.Stat(mp, &st); err == nil {
 		s.dev = st.Dev
@@ -96,11 +103,6 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 		server.Wait()
 		close(s.served)
 	}()
-	if cfg.Metrics != nil {
-		if err := cfg.Metrics.Register(&fsys.stats); err != nil {
-			cfg.Logger.Warn("cannot register mount metrics", "err", err)
-		}
-	}
 	fsys.log.Info("mounted", "mountpoint", mp, "source", fsys.sourceURL(cfg.Prefix),
 		"passthrough", s.Passthrough(), "metadata_ttl", cfg.MetadataTTL)
 	return s, nil
@@ -111,9 +113,6 @@ func (s *Server) Mountpoint() string { return s.mountpoint }
 
 // Stats returns the mount's counters.
 func (s *Server) Stats() Stats { return s.fsys.stats.snapshot() }
-
-// Collector exports the mount's counters to Prometheus.
-func (s *Server) Collector() prometheus.Collector { return &s.fsys.stats }
 
 // Passthrough reports whether the kernel agreed to FUSE passthrough, so
 // that complete cached versions are read without this process. (Using it
@@ -178,9 +177,7 @@ func (s *Server) UnmountForce(ctx context.Context) error {
 func (s *Server) shutdown() {
 	s.shutdownOnce.Do(func() {
 		s.fsys.shutdown()
-		if m := s.fsys.cfg.Metrics; m != nil {
-			m.Unregister(&s.fsys.stats)
-		}
+		s.unregisterMetrics()
 		s.fsys.log.Info("unmounted", "mountpoint", s.mountpoint)
 	})
 }
