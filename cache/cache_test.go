@@ -12,10 +12,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -144,10 +146,10 @@ func TestNewETagDropsOldVersion(t *testing.T) {
 		t.Fatal("new version was not fetched")
 	}
 	h1.Close() // v1 goes once its last commits are done
-	waitFor(t, "the old data file to go", func() bool {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		_, err := os.Stat(path1)
 		return os.IsNotExist(err)
-	})
+	}, "the old data file to go")
 	if _, found, _ := c.ix.getMeta(versionID("bkt", "k", v1.ETag)); found {
 		t.Fatal("old version still in the index")
 	}

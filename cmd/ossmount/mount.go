@@ -251,11 +251,11 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 			log.Warn("closing the cache", "err", err)
 		}
 	}()
-	owner, err := materialize.ServeOwner(ctx, c, client, log)
+	materializeServer, err := materialize.StartServer(ctx, c, client, log)
 	if err != nil {
 		return fmt.Errorf("start the cache's control socket: %w", err)
 	}
-	defer owner.Close()
+	defer materializeServer.Close()
 
 	var metricsSrv *http.Server
 	if metricsAddr != "" {
