@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fetch.sh: how fast rangefetch.FetchParallel downloads one large object,
+# fetch.sh: how fast parallel rangefetch.ReadRange calls download one large object,
 # next to the aliyun SDK's DownloadFile, bare parallel SDK GETs, the v2 SDK's
 # Downloader and the ideal time, all against the same local OSS server
 # shaped to 15 ms to first byte and 32 MiB/s per response (16 streams,

@@ -12,7 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -122,10 +124,10 @@ func TestNewETagDropsOldVersion(t *testing.T) {
 		t.Fatal("new version was not fetched")
 	}
 	h1.Close() // v1 goes once its last commits are done
-	waitFor(t, "the old data file to go", func() bool {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		_, err := os.Stat(path1)
 		return os.IsNotExist(err)
-	})
+	}, "the old data file to go")
 	if _, found, _ := c.ix.getMeta(versionID("bkt", "k", v1.ETag)); found {
 		t.Fatal("old version still in the index")
 	}

@@ -7,7 +7,7 @@
 // A cache directory (mode 0700, files 0600) holds:
 //
 //	lock                  flock(2)ed by the owning process; holds its pid
-//	control.sock          the owner's control socket (see SocketPath)
+//	control.sock          the owner's control socket (materialize.SocketPath)
 //	index/                a badger v4 database: the index described below
 //	data/ab/<hex>         one sparse data file per object version
 //

@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // A ranged FetchAllWith fetches the blocks overlapping its range, each
@@ -95,7 +98,7 @@ func TestFetchAllWithArrivedRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	readCheck(t, h, o, 2*testBS, 4*testBS)
-	waitFor(t, "the range recorded", func() bool { return missingBytes(h) == 4*testBS })
+	testutil.Eventually(t, 20*time.Second, func() bool { return missingBytes(h) == 4*testBS }, "the range recorded")
 	if g, b := src.gets.Load(), src.bytes.Load(); g != 1 || b != 4*testBS {
 		t.Fatalf("%d GETs of %d bytes, want 1 of %d", g, b, 4*testBS)
 	}

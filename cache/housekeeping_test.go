@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/object"
 )
 
@@ -17,11 +19,11 @@ func TestSecondOpenIsLocked(t *testing.T) {
 	if !errors.As(err, &le) || le.PID != os.Getpid() {
 		t.Fatalf("second Open: %v", err)
 	}
-	if pid, locked, err := Owner(dir); err != nil || !locked || pid != os.Getpid() {
-		t.Fatalf("Owner = %d, %v, %v", pid, locked, err)
+	if pid, locked, err := LockHolder(dir); err != nil || !locked || pid != os.Getpid() {
+		t.Fatalf("LockHolder = %d, %v, %v", pid, locked, err)
 	}
 	c.Close()
-	if _, locked, _ := Owner(dir); locked {
+	if _, locked, _ := LockHolder(dir); locked {
 		t.Fatal("still locked after Close")
 	}
 	c2, err := Open(Options{Dir: dir}, nil)
@@ -121,7 +123,7 @@ func TestClear(t *testing.T) {
 	}
 	// Closed versions whose last blocks are still being committed go when
 	// the commit ends.
-	waitFor(t, "cleared versions of a/ to go", func() bool { return c.Stats().Entries == 2 })
+	testutil.Eventually(t, 20*time.Second, func() bool { return c.Stats().Entries == 2 }, "cleared versions of a/ to go")
 	gets := src.gets.Load()
 	h = openHandle(t, c, infos[2])
 	readCheck(t, h, src.object(infos[2].Ref()), 0, 10)
@@ -132,8 +134,8 @@ func TestClear(t *testing.T) {
 		t.Fatalf("Clear all = %d", n)
 	}
 	h.Close() // pinned b/1 goes now (versions with commits pending go when those end)
-	waitFor(t, "cleared versions to go", func() bool {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		st := c.Stats()
 		return st.Entries == 0 && st.BytesOnDisk == 0
-	})
+	}, "cleared versions to go")
 }

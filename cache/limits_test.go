@@ -9,7 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -236,7 +238,7 @@ func TestUnwritableCacheServesReads(t *testing.T) {
 	if n := strings.Count(logs.String(), "cannot write to the cache"); n != 1 {
 		t.Fatalf("warning logged %d times:\n%s", n, logs)
 	}
-	waitFor(t, "the version to unload", func() bool { return c.Stats().Entries == 0 })
+	testutil.Eventually(t, 20*time.Second, func() bool { return c.Stats().Entries == 0 }, "the version to unload")
 }
 
 // A version whose blocks still wait for the committer stays loaded, and a

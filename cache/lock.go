@@ -61,10 +61,10 @@ func readLockPID(dir string) int {
 	return pid
 }
 
-// Owner reports which process owns the cache directory dir: its pid and
-// true if some process holds the lock now, (0, false) if none does. It does
-// not take the lock.
-func Owner(dir string) (pid int, locked bool, err error) {
+// LockHolder reports which process holds the lock of the cache directory
+// dir, and so owns it: its pid and true if some process holds the lock now,
+// (0, false) if none does. It does not take the lock.
+func LockHolder(dir string) (pid int, locked bool, err error) {
 	f, err := os.Open(filepath.Join(dir, "lock"))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, false, nil

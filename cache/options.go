@@ -93,7 +93,3 @@ func DefaultDir() string {
 	}
 	return filepath.Join(os.TempDir(), "ossmount-cache")
 }
-
-// SocketPath is where the owner of the cache directory dir listens for
-// other ossmount processes (mode 0600, inside the 0700 directory).
-func SocketPath(dir string) string { return filepath.Join(dir, "control.sock") }

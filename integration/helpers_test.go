@@ -5,10 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,14 +174,6 @@ func (e *mountEnv) put(key string, data []byte) []byte {
 	return data
 }
 
-// randomBytes returns n deterministic pseudo-random bytes.
-func randomBytes(seed uint64, n int) []byte {
-	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), 1})
-	b := make([]byte, n)
-	r.Read(b)
-	return b
-}
-
 // stats returns the server's counters.
 func (e *mountEnv) stats() ossserver.Stats { return e.srv.Stats() }
 
@@ -223,18 +213,6 @@ func mustEqual(t testing.TB, what string, got, want []byte) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // dropPageCache makes the kernel forget the cached pages of a file, so the
 // next read reaches the mount's process.
 func dropPageCache(t testing.TB, path string) {
@@ -247,22 +225,4 @@ func dropPageCache(t testing.TB, path string) {
 	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
 		t.Fatalf("fadvise %s: %v", path, err)
 	}
-}
-
-// lockedBuffer collects a child process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
@@ -15,7 +16,7 @@ const mib = 1 << 20
 
 func TestMaterializeFreshObjectIsByteExact(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("data/big.bin", randomBytes(10, 37*mib+12345))
+	data := e.put("data/big.bin", testutil.RandomBytes(10, 37*mib+12345))
 	dest := e.dest("big.bin")
 
 	res, err := e.materialize(materialize.Request{Key: "data/big.bin", Dest: dest, PartSize: 4 * mib, Threads: 8})
@@ -42,7 +43,7 @@ func TestMaterializeFreshObjectIsByteExact(t *testing.T) {
 
 func TestMaterializeSmallObjectTakesOneGET(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("small.bin", randomBytes(11, 3_000_000))
+	data := e.put("small.bin", testutil.RandomBytes(11, 3_000_000))
 	dest := e.dest("small.bin")
 
 	// Parts of 1 MiB would be 3 GETs; below the threshold it is one.
@@ -59,7 +60,7 @@ func TestMaterializeSmallObjectTakesOneGET(t *testing.T) {
 // default 10MB threshold is one GET, however small the parts.
 func TestMaterializeUnderDefaultThresholdIsOneGET(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("nine.bin", randomBytes(16, 9_000_000))
+	data := e.put("nine.bin", testutil.RandomBytes(16, 9_000_000))
 	dest := e.dest("nine.bin")
 	if _, err := e.materialize(materialize.Request{Key: "nine.bin", Dest: dest, PartSize: mib}); err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestMaterializeUnderDefaultThresholdIsOneGET(t *testing.T) {
 // Above the threshold each GET fetches one part of --part-size bytes.
 func TestMaterializePartSizeIsTheGETSize(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("parts.bin", randomBytes(17, 64*mib))
+	data := e.put("parts.bin", testutil.RandomBytes(17, 64*mib))
 	dest := e.dest("parts.bin")
 	if _, err := e.materialize(materialize.Request{Key: "parts.bin", Dest: dest, PartSize: 16 * mib}); err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestMaterializeEmptyObject(t *testing.T) {
 func TestMaterializeReusesCachedBlocks(t *testing.T) {
 	e := newMatEnv(t)
 	size := 24*mib + 777
-	data := e.put("reuse.bin", randomBytes(12, size))
+	data := e.put("reuse.bin", testutil.RandomBytes(12, size))
 	prefilled := []object.Range{{Off: 0, Len: 3 * mib}, {Off: 10 * mib, Len: 5 * mib}, {Off: 24 * mib, Len: 777}}
 	e.prefill("reuse.bin", prefilled...)
 	e.srv.ResetStats()
@@ -131,7 +132,7 @@ func TestMaterializeReusesCachedBlocks(t *testing.T) {
 // file is moved into place.
 func TestMaterializeFullyCachedFetchesNothing(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("cached.bin", randomBytes(13, 9*mib+5))
+	data := e.put("cached.bin", testutil.RandomBytes(13, 9*mib+5))
 
 	first, second, third := e.dest("first"), e.dest("second"), e.dest("third")
 	if _, err := e.materialize(materialize.Request{Key: "cached.bin", Dest: first, KeepCache: true}); err != nil {
@@ -170,9 +171,9 @@ func TestMaterializeFullyCachedFetchesNothing(t *testing.T) {
 // The blocks of an older version are discarded, never spliced into the new.
 func TestMaterializeObjectReplacedBetweenRuns(t *testing.T) {
 	e := newMatEnv(t)
-	old := e.put("v.bin", randomBytes(14, 12*mib))
+	old := e.put("v.bin", testutil.RandomBytes(14, 12*mib))
 	e.prefill("v.bin", object.Range{Off: 0, Len: 6 * mib})
-	fresh := e.put("v.bin", randomBytes(15, 12*mib))
+	fresh := e.put("v.bin", testutil.RandomBytes(15, 12*mib))
 	if string(old[:100]) == string(fresh[:100]) {
 		t.Fatal("test data is not different")
 	}
@@ -198,7 +199,7 @@ func TestMaterializeObjectReplacedBetweenRuns(t *testing.T) {
 
 func TestMaterializeReplacesDestAtomically(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("r.bin", randomBytes(16, 5*mib))
+	data := e.put("r.bin", testutil.RandomBytes(16, 5*mib))
 	dest := e.dest("r.bin")
 	if err := os.WriteFile(dest, []byte("old contents"), 0o644); err != nil {
 		t.Fatal(err)
@@ -222,7 +223,7 @@ func TestMaterializeReplacesDestAtomically(t *testing.T) {
 
 func TestMaterializeNoClobber(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("nc.bin", randomBytes(17, 2*mib))
+	e.put("nc.bin", testutil.RandomBytes(17, 2*mib))
 	dest := e.dest("nc.bin")
 	os.WriteFile(dest, []byte("keep me"), 0o644)
 
@@ -241,7 +242,7 @@ func TestMaterializeNoClobber(t *testing.T) {
 // next run removes it.
 func TestMaterializeRemovesStaleTempFiles(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("st.bin", randomBytes(18, mib))
+	data := e.put("st.bin", testutil.RandomBytes(18, mib))
 	dest := e.dest("st.bin")
 	stale := dest + ".ossmount-tmp-5ca1ab1e5ca1ab1e"
 	os.WriteFile(stale, []byte("half a file"), 0o644)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/internal/ossserver"
 	"github.com/ossmount/ossmount/internal/ossserver/ossservertest"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
@@ -70,7 +72,7 @@ func BenchmarkMaterialize(b *testing.B) {
 	dir := matBenchDir(b)
 
 	srv, mem, creds := ossservertest.Start(b)
-	data := randomBytes(60, int(size))
+	data := testutil.RandomBytes(60, int(size))
 	mem.Put(matBucket, matBenchKey, data)
 	srv.SetFaults(ossserver.Faults{FirstByteLatency: matBenchFirstByte, BytesPerSecond: matBenchPerStream})
 
@@ -291,14 +293,14 @@ func matBareGets(bucket *oss.Bucket, dst string, size int64) error {
 				}
 				if err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
+					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	for _, r := range rangefetch.SplitRanges(0, size, matBenchPart) {
-		next <- r
+	for off := int64(0); off < size; off += matBenchPart {
+		next <- object.Range{Off: off, Len: min(matBenchPart, size-off)}
 	}
 	close(next)
 	wg.Wait()
@@ -306,13 +308,6 @@ func matBareGets(bucket *oss.Bucket, dst string, size int64) error {
 		return firstErr
 	}
 	return f.Close()
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func matCheckFile(b *testing.B, path string, want []byte) {

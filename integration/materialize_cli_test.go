@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/object"
 )
 
 func TestMaterializeCLIExactWithJSONProgress(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("cli/obj.bin", randomBytes(30, 11*mib+1))
+	data := e.put("cli/obj.bin", testutil.RandomBytes(30, 11*mib+1))
 	dest := e.dest("obj.bin")
 
 	r := e.run("--progress=json", "--threads", "4", "--part-size", "2MiB", "oss://"+matBucket+"/cli/obj.bin", dest)
@@ -93,7 +94,7 @@ func TestMaterializeCLIUsageErrors(t *testing.T) {
 
 func TestMaterializeCLIExitCodes(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("e.bin", randomBytes(31, 2*mib))
+	e.put("e.bin", testutil.RandomBytes(31, 2*mib))
 	src := "oss://" + matBucket + "/e.bin"
 
 	t.Run("missing object exits 3", func(t *testing.T) {
@@ -148,7 +149,7 @@ func TestMaterializeCLIExitCodes(t *testing.T) {
 func TestMaterializeCLIResumesAfterKill9(t *testing.T) {
 	e := newMatEnv(t)
 	size := 48*mib + 4321
-	data := e.put("k9.bin", randomBytes(32, size))
+	data := e.put("k9.bin", testutil.RandomBytes(32, size))
 	dest := e.dest("k9.bin")
 	src := "oss://" + matBucket + "/k9.bin"
 	// Slow enough that the run is far from done when the first part lands.
@@ -188,7 +189,7 @@ func TestMaterializeCLIResumesAfterKill9(t *testing.T) {
 // Ctrl-C stops the run, exits non-zero and leaves nothing beside DEST.
 func TestMaterializeCLIInterruptCleansUp(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("int.bin", randomBytes(33, 32*mib))
+	e.put("int.bin", testutil.RandomBytes(33, 32*mib))
 	dest := e.dest("int.bin")
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 2 * mib})
 
@@ -208,9 +209,9 @@ func TestMaterializeCLIInterruptCleansUp(t *testing.T) {
 // A rerun after the object changed says that it drops the old blocks.
 func TestMaterializeCLIReportsObjectChanged(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("chg.bin", randomBytes(34, 5*mib))
+	e.put("chg.bin", testutil.RandomBytes(34, 5*mib))
 	e.prefill("chg.bin", object.Range{Off: 0, Len: 2 * mib})
-	data := e.put("chg.bin", randomBytes(35, 5*mib))
+	data := e.put("chg.bin", testutil.RandomBytes(35, 5*mib))
 	dest := e.dest("chg.bin")
 	r := e.run("--progress=none", "oss://"+matBucket+"/chg.bin", dest)
 	if r.code != 0 {

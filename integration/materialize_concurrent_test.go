@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/materialize"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestMaterializeConcurrentRunsInOneProcess(t *testing.T) {
 	e := newMatEnv(t)
 	size := 30*mib + 17
-	data := e.put("c.bin", randomBytes(40, size))
+	data := e.put("c.bin", testutil.RandomBytes(40, size))
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 16 * mib})
 	client := e.client()
 	c := e.openCache(client)
@@ -57,15 +58,15 @@ func TestMaterializeConcurrentRunsInOneProcess(t *testing.T) {
 func TestMaterializeDelegatesToCacheOwner(t *testing.T) {
 	e := newMatEnv(t)
 	size := 12*mib + 3
-	data := e.put("d.bin", randomBytes(41, size))
+	data := e.put("d.bin", testutil.RandomBytes(41, size))
 	client := e.client()
 	c := e.openCache(client)
 	defer c.Close()
-	owner, err := materialize.ServeOwner(context.Background(), c, client, e.log)
+	server, err := materialize.StartServer(context.Background(), c, client, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer owner.Close()
+	defer server.Close()
 
 	dest := e.dest("d.bin")
 	// The subprocess has neither a working endpoint nor credentials: only
@@ -99,16 +100,16 @@ func TestMaterializeDelegatesToCacheOwner(t *testing.T) {
 // Ctrl-C of a delegating process cancels its request in the owner.
 func TestMaterializeDelegatedRunStopsWithItsClient(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("slow.bin", randomBytes(42, 32*mib))
+	e.put("slow.bin", testutil.RandomBytes(42, 32*mib))
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 2 * mib})
 	client := e.client()
 	c := e.openCache(client)
 	defer c.Close()
-	owner, err := materialize.StartOwner(context.Background(), c, client, e.log)
+	server, err := materialize.StartServer(context.Background(), c, client, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer owner.Close()
+	defer server.Close()
 
 	dest := e.dest("slow.bin")
 	run := e.start("--threads", "2", "--part-size", "1MiB", "oss://"+matBucket+"/slow.bin", dest)
@@ -121,7 +122,7 @@ func TestMaterializeDelegatedRunStopsWithItsClient(t *testing.T) {
 	// reaches only by cancelling the abandoned request.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := owner.Shutdown(ctx); err != nil {
+	if err := server.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ctx.Err() != nil {
@@ -137,7 +138,7 @@ func TestMaterializeDelegatedRunStopsWithItsClient(t *testing.T) {
 func TestMaterializeTwoProcessesFetchOnce(t *testing.T) {
 	e := newMatEnv(t)
 	size := 40*mib + 5
-	data := e.put("two.bin", randomBytes(43, size))
+	data := e.put("two.bin", testutil.RandomBytes(43, size))
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 4 * mib})
 	src := "oss://" + matBucket + "/two.bin"
 
@@ -164,8 +165,8 @@ func TestMaterializeTwoProcessesFetchOnce(t *testing.T) {
 // rather than splicing the two.
 func TestMaterializeObjectReplacedDuringRun(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("moving.bin", randomBytes(44, 16*mib))
-	replacement := randomBytes(45, 9*mib+1)
+	e.put("moving.bin", testutil.RandomBytes(44, 16*mib))
+	replacement := testutil.RandomBytes(45, 9*mib+1)
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 8 * mib})
 	client := e.client()
 	c := e.openCache(client)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/internal/fs"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/materialize"
 )
 
@@ -22,7 +23,7 @@ func TestMaterializeToAnotherFilesystem(t *testing.T) {
 		t.Skip("mounting a tmpfs needs root")
 	}
 	e := newMatEnv(t)
-	data := e.put("x.bin", randomBytes(50, 9*mib+321))
+	data := e.put("x.bin", testutil.RandomBytes(50, 9*mib+321))
 	other := t.TempDir()
 	if err := unix.Mount("tmpfs", other, "tmpfs", 0, "size=64m,mode=0700"); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v", err)
@@ -57,7 +58,7 @@ func TestMaterializeFromMountPath(t *testing.T) {
 	requireFUSE(t)
 	e := newMatEnv(t)
 	size := 20*mib + 9
-	data := e.put("dir/m.bin", randomBytes(51, size))
+	data := e.put("dir/m.bin", testutil.RandomBytes(51, size))
 	client := e.client()
 	c := e.openCache(client)
 	t.Cleanup(func() { c.Close() })
@@ -74,11 +75,11 @@ func TestMaterializeFromMountPath(t *testing.T) {
 		}
 	})
 	// What "ossmount mount" does next to the mount.
-	owner, err := materialize.ServeOwner(context.Background(), c, client, e.log)
+	server, err := materialize.StartServer(context.Background(), c, client, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { owner.Close() })
+	t.Cleanup(func() { server.Close() })
 
 	// Read the first 4 MiB through the mount.
 	f, err := os.Open(filepath.Join(mp, "dir", "m.bin"))

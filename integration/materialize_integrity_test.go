@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/object"
 )
@@ -14,7 +15,7 @@ import (
 // runs both refuse, and DEST is never written.
 func TestMaterializeRefusesWrongCRC(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("crc.bin", randomBytes(20, 6*mib+3))
+	e.put("crc.bin", testutil.RandomBytes(20, 6*mib+3))
 	dest := e.dest("crc.bin")
 	os.WriteFile(dest, []byte("previous"), 0o644)
 	e.srv.SetFaults(ossserver.Faults{WrongCRC: true})
@@ -61,7 +62,7 @@ func TestMaterializeRefusesWrongCRC(t *testing.T) {
 // Every body corrupted: never a wrong DEST.
 func TestMaterializeNeverInstallsFlippedBytes(t *testing.T) {
 	e := newMatEnv(t)
-	e.put("flip.bin", randomBytes(21, 7*mib+11))
+	e.put("flip.bin", testutil.RandomBytes(21, 7*mib+11))
 	dest := e.dest("flip.bin")
 	e.srv.SetFaults(ossserver.Faults{FlipByteFraction: 1})
 
@@ -82,7 +83,7 @@ func TestMaterializeNeverInstallsFlippedBytes(t *testing.T) {
 // it never installs wrong bytes.
 func TestMaterializeSometimesFlippedBytes(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("flip3.bin", randomBytes(22, 6*mib))
+	data := e.put("flip3.bin", testutil.RandomBytes(22, 6*mib))
 	dest := e.dest("flip3.bin")
 	e.srv.SetFaults(ossserver.Faults{FlipByteFraction: 0.3})
 
@@ -102,7 +103,7 @@ func TestMaterializeSometimesFlippedBytes(t *testing.T) {
 // body) and the result is exact.
 func TestMaterializeSurvivesSlowDownsAndCutBodies(t *testing.T) {
 	e := newMatEnv(t)
-	data := e.put("flaky.bin", randomBytes(23, 20*mib+99))
+	data := e.put("flaky.bin", testutil.RandomBytes(23, 20*mib+99))
 	dest := e.dest("flaky.bin")
 	e.srv.SetFaults(ossserver.Faults{SlowDownFraction: 0.3, CutBodyFraction: 0.3})
 

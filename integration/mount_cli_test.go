@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // runOssmount runs the built ossmount with the test server's credentials in
@@ -54,7 +55,7 @@ func TestMountCLIBackground(t *testing.T) {
 	t.Cleanup(func() { syscall.Unmount(e.mp, syscall.MNT_DETACH) })
 	// Ready means ready: no polling needed.
 	mustEqual(t, "read through the background mount", readMounted(t, e.path("dir/file.txt")), data)
-	if _, locked, _ := cache.Owner(e.cacheDir); !locked {
+	if _, locked, _ := cache.LockHolder(e.cacheDir); !locked {
 		t.Errorf("the cache is not owned while the mount runs")
 	}
 	if b, err := os.ReadFile(filepath.Join(e.cacheDir, "ossmount.log")); err != nil || !strings.Contains(string(b), "mounted") {
@@ -68,7 +69,7 @@ func TestMountCLIBackground(t *testing.T) {
 	if isMounted(t, e.mp) {
 		t.Errorf("still mounted after ossmount unmount")
 	}
-	if _, locked, _ := cache.Owner(e.cacheDir); locked {
+	if _, locked, _ := cache.LockHolder(e.cacheDir); locked {
 		t.Errorf("the cache is still owned after ossmount unmount returned")
 	}
 }
@@ -106,7 +107,7 @@ func TestMountCLIRelativePaths(t *testing.T) {
 	run("mount", "--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou",
 		"--cache-dir", "cache", "--credentials-file", "creds", "oss://"+mountBucket, "mnt")
 	mustEqual(t, "read through a mount made with relative paths", readMounted(t, filepath.Join(mp, "rel.txt")), data)
-	if _, locked, _ := cache.Owner(filepath.Join(work, "cache")); !locked {
+	if _, locked, _ := cache.LockHolder(filepath.Join(work, "cache")); !locked {
 		t.Errorf("the cache in ./cache is not owned while the mount runs")
 	}
 	run("unmount", "mnt")
@@ -141,7 +142,7 @@ func TestMountCLIRefusesToMount(t *testing.T) {
 	if isMounted(t, e.mp) {
 		t.Errorf("something was mounted")
 	}
-	if _, locked, _ := cache.Owner(e.cacheDir); locked {
+	if _, locked, _ := cache.LockHolder(e.cacheDir); locked {
 		t.Errorf("a failed mount left the cache owned")
 	}
 }
@@ -155,7 +156,7 @@ func TestMountDemo(t *testing.T) {
 	// The demo keeps its sample data in the temporary directory for the
 	// next run; this one's goes away with the test.
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
-	out := &lockedBuffer{}
+	out := &testutil.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -166,7 +167,7 @@ func TestMountDemo(t *testing.T) {
 		cmd.Process.Kill()
 		syscall.Unmount(mp, syscall.MNT_DETACH)
 	})
-	waitFor(t, 60*time.Second, "the demo's README.txt", func() bool {
+	testutil.Eventually(t, 60*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("demo exited early (%v):\n%s", err, out.String())
@@ -174,7 +175,7 @@ func TestMountDemo(t *testing.T) {
 		}
 		_, err := os.Stat(filepath.Join(mp, "README.txt"))
 		return err == nil
-	})
+	}, "the demo's README.txt")
 	if b := readMounted(t, filepath.Join(mp, "README.txt")); !strings.Contains(string(b), "ossmount") {
 		t.Errorf("README.txt says %q", b)
 	}

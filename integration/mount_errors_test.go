@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // Every change is refused with EROFS.
@@ -84,7 +85,7 @@ func TestMountXattrs(t *testing.T) {
 // line saying so), not a hang and not wrong bytes.
 func TestMountArchivedObjectIsEIO(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("cold.bin", randomBytes(20, 2<<20))
+	data := e.put("cold.bin", testutil.RandomBytes(20, 2<<20))
 	e.srv.SetStorageClass(mountBucket, "cold.bin", "Archive")
 	e.mountDefault()
 	if _, err := os.ReadFile(e.path("cold.bin")); !errors.Is(err, syscall.EIO) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // "ls -l" of a directory of 2,500 objects costs one LIST per 1000 entries
@@ -105,13 +107,13 @@ func TestMountMetadataTTL(t *testing.T) {
 	}
 	e.put("d/new.txt", []byte("new"))
 	e.mem.Delete(mountBucket, "d/old.txt")
-	waitFor(t, 10*time.Second, "the listing to show the change", func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		return slices.Equal(names(), []string{"new.txt"})
-	})
-	waitFor(t, 10*time.Second, "old.txt to be gone", func() bool {
+	}, "the listing to show the change")
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		_, err := os.Stat(e.path("d/old.txt"))
 		return errors.Is(err, os.ErrNotExist)
-	})
+	}, "old.txt to be gone")
 	mustEqual(t, "new file", readMounted(t, e.path("d/new.txt")), []byte("new"))
 }
 

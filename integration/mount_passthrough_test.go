@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // Once every block of a version is cached, opens serve it from the cache's
@@ -20,7 +21,7 @@ import (
 // a READ reaches the mount's process.
 func TestMountCompleteVersionPassthrough(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("full.bin", randomBytes(40, 6<<20+5))
+	data := e.put("full.bin", testutil.RandomBytes(40, 6<<20+5))
 	m := e.mountDefault()
 	mustEqual(t, "first read", copyMounted(t, e.path("full.bin")), data)
 
@@ -28,14 +29,14 @@ func TestMountCompleteVersionPassthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the cache to mark the version complete", func() bool {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		h, err := e.cache.Open(t.Context(), info)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer h.Close()
 		return h.Complete()
-	})
+	}, "the cache to mark the version complete")
 
 	before, fuseBefore := e.stats(), m.Stats()
 	dropPageCache(t, e.path("full.bin"))
@@ -69,7 +70,7 @@ func TestMountCompleteVersionPassthrough(t *testing.T) {
 // completes. Nothing hangs.
 func TestMountUnmountWhileReading(t *testing.T) {
 	e := newMountEnv(t)
-	e.put("slow.bin", randomBytes(41, 64<<20))
+	e.put("slow.bin", testutil.RandomBytes(41, 64<<20))
 	// Two connections at 1 MiB/s each: the readers need half a minute for
 	// the object, far longer than the unmounts below.
 	e.srv.SetFaults(ossserver.Faults{FirstByteLatency: 20 * time.Millisecond, BytesPerSecond: 1 << 20})
@@ -94,7 +95,7 @@ func TestMountUnmountWhileReading(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, 30*time.Second, "the readers to receive bytes", func() bool { return m.Stats().ReadBytes > 0 })
+	testutil.Eventually(t, 30*time.Second, func() bool { return m.Stats().ReadBytes > 0 }, "the readers to receive bytes")
 
 	if err := m.Unmount(); !errors.Is(err, syscall.EBUSY) {
 		t.Fatalf("unmount with open files: %v, want EBUSY", err)
@@ -108,7 +109,7 @@ func TestMountUnmountWhileReading(t *testing.T) {
 	if err := m.UnmountForce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the readers to return", func() bool { return done.Load() == int32(len(files)) })
+	testutil.Eventually(t, 30*time.Second, func() bool { return done.Load() == int32(len(files)) }, "the readers to return")
 	wg.Wait()
 	close(errs)
 	for err := range errs {

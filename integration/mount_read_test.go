@@ -5,12 +5,14 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 func TestMountReadByteExact(t *testing.T) {
 	e := newMountEnv(t)
 	small := e.put("hello.txt", []byte("hello, ossmount\n"))
-	big := e.put("data/big.bin", randomBytes(1, 9<<20+12345))
+	big := e.put("data/big.bin", testutil.RandomBytes(1, 9<<20+12345))
 	empty := e.put("empty", nil)
 	e.mountDefault()
 
@@ -39,7 +41,7 @@ func TestMountReadByteExact(t *testing.T) {
 	})
 
 	t.Run("concurrent readers", func(t *testing.T) {
-		other := e.put("data/other.bin", randomBytes(2, 6<<20+7))
+		other := e.put("data/other.bin", testutil.RandomBytes(2, 6<<20+7))
 		var wg sync.WaitGroup
 		errs := make(chan string, 8)
 		for i := 0; i < 8; i++ {
@@ -67,7 +69,7 @@ func TestMountReadByteExact(t *testing.T) {
 // A second read of a file costs no request: the blocks are in the cache.
 func TestMountSecondReadNoGets(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("obj.bin", randomBytes(3, 5<<20+99))
+	data := e.put("obj.bin", testutil.RandomBytes(3, 5<<20+99))
 	e.mountDefault()
 	mustEqual(t, "first read", copyMounted(t, e.path("obj.bin")), data)
 	before := e.stats()
@@ -82,7 +84,7 @@ func TestMountSecondReadNoGets(t *testing.T) {
 // GET of at most 1 MiB, whatever the kernel's read-ahead does.
 func TestMountColdRandomReadOneGet(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("big64.bin", randomBytes(4, 64<<20))
+	data := e.put("big64.bin", testutil.RandomBytes(4, 64<<20))
 	e.mountDefault()
 	f, err := os.Open(e.path("big64.bin"))
 	if err != nil {
@@ -108,7 +110,7 @@ func TestMountColdRandomReadOneGet(t *testing.T) {
 // A small object is fetched whole by its first read, wherever it starts.
 func TestMountSmallObjectFetchedWhole(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("small.bin", randomBytes(5, 700<<10))
+	data := e.put("small.bin", testutil.RandomBytes(5, 700<<10))
 	e.mountDefault()
 	f, err := os.Open(e.path("small.bin"))
 	if err != nil {

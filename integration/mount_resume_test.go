@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,7 +77,7 @@ func checkResumed(t *testing.T, e *mountEnv, data []byte) {
 
 func TestMountRemountResume(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("r.bin", randomBytes(30, resumeSize))
+	data := e.put("r.bin", testutil.RandomBytes(30, resumeSize))
 	e.mountDefault()
 	half := int64(len(data) / 2)
 	mustEqual(t, "first half", readPrefix(t, e.path("r.bin"), half), data[:half])
@@ -91,7 +92,7 @@ func TestMountRemountResume(t *testing.T) {
 // nothing read before is fetched again.
 func TestMountKill9Resume(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("r.bin", randomBytes(31, resumeSize))
+	data := e.put("r.bin", testutil.RandomBytes(31, resumeSize))
 	half := int64(len(data) / 2)
 
 	metrics := freeAddr(t)
@@ -103,7 +104,7 @@ func TestMountKill9Resume(t *testing.T) {
 		"--read-ahead", "1MiB",
 		"oss://"+mountBucket, e.mp)
 	child.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+e.creds.AccessKeyID, "OSS_ACCESS_KEY_SECRET="+e.creds.AccessKeySecret)
-	logs := &lockedBuffer{}
+	logs := &testutil.LogBuffer{}
 	child.Stderr = logs
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestMountKill9Resume(t *testing.T) {
 			syscall.Unmount(e.mp, syscall.MNT_DETACH)
 		}
 	})
-	waitFor(t, 30*time.Second, "the child's mount", func() bool {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("mount process exited early:\n%s", logs.String())
@@ -126,20 +127,20 @@ func TestMountKill9Resume(t *testing.T) {
 		}
 		_, err := os.Stat(e.path("r.bin"))
 		return err == nil
-	})
+	}, "the child's mount")
 	mustEqual(t, "first half through the child", readPrefix(t, e.path("r.bin"), half), data[:half])
 
 	// Blocks are recorded in the cache's index a moment after they are
 	// served, once the burst of fetching is over: wait until a re-read of
 	// exactly the first half is all cache hits and nothing written waits
 	// to be recorded.
-	waitFor(t, 30*time.Second, "the first half to be recorded in the cache", func() bool {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		dropPageCache(t, e.path("r.bin"))
 		hits := scrapeMetric(t, metrics, "ossmount_cache_hit_bytes_total")
 		readBackwards(t, e.path("r.bin"), half)
 		return scrapeMetric(t, metrics, "ossmount_cache_hit_bytes_total")-hits >= float64(half) &&
 			scrapeMetric(t, metrics, "ossmount_cache_unrecorded_bytes") == 0
-	})
+	}, "the first half to be recorded in the cache")
 
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // An open file is one version: once the object is replaced in OSS, reads of
@@ -14,7 +16,7 @@ import (
 // the new version.
 func TestMountVersionChangeMidRead(t *testing.T) {
 	e := newMountEnv(t)
-	old := e.put("v.bin", randomBytes(10, 8<<20))
+	old := e.put("v.bin", testutil.RandomBytes(10, 8<<20))
 	e.mountWith(func(c *mountConfig) { c.MetadataTTL = 300 * time.Millisecond })
 
 	f, err := os.Open(e.path("v.bin"))
@@ -28,7 +30,7 @@ func TestMountVersionChangeMidRead(t *testing.T) {
 	}
 	mustEqual(t, "first block", buf, old[:4096])
 
-	fresh := e.put("v.bin", randomBytes(11, 6<<20))
+	fresh := e.put("v.bin", testutil.RandomBytes(11, 6<<20))
 	_, err = f.ReadAt(buf, 5<<20+12345)
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("read of an uncached block after the object changed: %v, want EIO", err)
@@ -38,10 +40,10 @@ func TestMountVersionChangeMidRead(t *testing.T) {
 	}
 	mustEqual(t, "cached block of the old version", buf, old[100:4196])
 
-	waitFor(t, 10*time.Second, "a new open to see the new version", func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		got, err := os.ReadFile(e.path("v.bin"))
 		return err == nil && string(got) == string(fresh)
-	})
+	}, "a new open to see the new version")
 	if fi, err := os.Stat(e.path("v.bin")); err != nil || fi.Size() != int64(len(fresh)) {
 		t.Errorf("stat after the change: %v, %v; want size %d", fi, err, len(fresh))
 	}
@@ -51,7 +53,7 @@ func TestMountVersionChangeMidRead(t *testing.T) {
 // object keeps its cached blocks.
 func TestMountReopenAfterTTLKeepsCache(t *testing.T) {
 	e := newMountEnv(t)
-	data := e.put("same.bin", randomBytes(12, 3<<20))
+	data := e.put("same.bin", testutil.RandomBytes(12, 3<<20))
 	e.mountWith(func(c *mountConfig) { c.MetadataTTL = 200 * time.Millisecond })
 	mustEqual(t, "first read", readMounted(t, e.path("same.bin")), data)
 	f, err := os.Open(e.path("same.bin"))
@@ -60,10 +62,10 @@ func TestMountReopenAfterTTLKeepsCache(t *testing.T) {
 	}
 	f.Close()
 	before := e.stats()
-	waitFor(t, 10*time.Second, "a HEAD re-validating the open", func() bool {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		dropPageCache(t, e.path("same.bin"))
 		return e.stats().Heads+e.stats().Lists > before.Heads+before.Lists
-	})
+	}, "a HEAD re-validating the open")
 	mustEqual(t, "read after the TTL", readMounted(t, e.path("same.bin")), data)
 	if gets := e.stats().Gets - before.Gets; gets != 0 {
 		t.Errorf("reading an unchanged object after the TTL sent %d GETs, want 0", gets)

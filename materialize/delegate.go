@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"syscall"
-
-	"github.com/ossmount/ossmount/cache"
 )
 
 // ErrNoOwner means nothing listens on the cache's socket: the owner is
@@ -31,7 +29,7 @@ func Delegate(ctx context.Context, cacheDir string, req Request, progress func(d
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
-	path := cache.SocketPath(cacheDir)
+	path := SocketPath(cacheDir)
 	var conn net.Conn
 	err = withSocketAddr(path, func(addr string) error {
 		var d net.Dialer

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ossmount/ossmount/cache"
 )
 
 // fakeOwner listens on the socket of dir and answers one connection with
@@ -19,7 +17,7 @@ import (
 func fakeOwner(t *testing.T, dir string, answer func(req wireRequest, conn net.Conn)) {
 	t.Helper()
 	var ln net.Listener
-	err := withSocketAddr(cache.SocketPath(dir), func(addr string) error {
+	err := withSocketAddr(SocketPath(dir), func(addr string) error {
 		l, err := net.Listen("unix", addr)
 		ln = l
 		return err

@@ -10,7 +10,7 @@
 // cache, an interrupted run resumes where it stopped, bytes read earlier
 // through a mount count, and a finished run leaves nothing to fetch twice.
 //
-// One process owns a cache directory at a time. ServeOwner lets other
+// One process owns a cache directory at a time. StartServer lets other
 // ossmount processes on the same directory hand their requests to the
 // owner over a unix socket (Delegate), so that two runs of the same object
 // share one download instead of racing.

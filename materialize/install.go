@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -78,7 +79,7 @@ func install(ctx context.Context, src dataSource, size int64, req Request) (Inst
 		return "", localIOf("install %s: %w", req.Dest, err)
 	}
 	renamed = true
-	if err := syncDir(dirOf(req.Dest)); err != nil {
+	if err := syncDir(filepath.Dir(req.Dest)); err != nil {
 		return "", localIOf("sync the directory of %s: %w", req.Dest, err)
 	}
 	return method, nil

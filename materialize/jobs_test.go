@@ -6,6 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 func TestJobsShareOneRunPerKey(t *testing.T) {
@@ -51,7 +54,7 @@ func TestJobsShareOneRunPerKey(t *testing.T) {
 		})
 	}()
 	// The follower gets the current progress as soon as it joins.
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) > 0 })
+	testutil.Eventually(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) > 0 }, "the follower's first progress report")
 	close(release)
 	<-done
 	wg.Wait()
@@ -94,7 +97,7 @@ func TestJobsFollowerTakesOverFromCancelledLeader(t *testing.T) {
 	}()
 	// Let the follower join before the leader gives up; joining is visible
 	// as a watcher on the running job.
-	waitFor(t, func() bool {
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		js.mu.Lock()
 		defer js.mu.Unlock()
 		j := js.running["k"]
@@ -104,7 +107,7 @@ func TestJobsFollowerTakesOverFromCancelledLeader(t *testing.T) {
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		return len(j.watchers) == 2
-	})
+	}, "the follower to join the running job")
 	cancelLeader()
 	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("leader: %v", err)

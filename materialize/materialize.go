@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/ossmount/ossmount/cache"
@@ -108,7 +109,7 @@ func (r *run) do(ctx context.Context) (Result, error) {
 // that killed runs left beside DEST, and applies --no-clobber before any
 // byte is fetched (install checks again, atomically).
 func (r *run) prepareDest() error {
-	dir := dirOf(r.req.Dest)
+	dir := filepath.Dir(r.req.Dest)
 	st, err := os.Stat(dir)
 	if err != nil {
 		return localIOf("destination directory: %w", err)

@@ -1,11 +1,18 @@
 package materialize
 
+import "path/filepath"
+
 // The owner socket speaks newline-delimited JSON. The client sends one
 // wireRequest line; the owner answers with any number of progress lines and
 // ends with exactly one line holding a result or an error, then closes.
 // The client keeps its side open until then: when it goes away (Ctrl-C),
 // the owner sees EOF and cancels the request, keeping the blocks fetched so
 // far in the cache.
+
+// SocketPath is where the process owning the cache directory cacheDir
+// listens for other ossmount processes (mode 0600, inside the 0700
+// directory).
+func SocketPath(cacheDir string) string { return filepath.Join(cacheDir, "control.sock") }
 
 // protocolVersion changes whenever a message changes incompatibly.
 const protocolVersion = 1

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +90,3 @@ var newFileMode = sync.OnceValue(func() os.FileMode {
 	}
 	return 0o644
 })
-
-// dirOf returns the directory holding path.
-func dirOf(path string) string { return filepath.Dir(path) }

@@ -72,7 +72,7 @@ func Run(ctx context.Context, env Env, req Request, progress func(done, total in
 			}
 			if time.Since(waitStart) > env.OwnerWait {
 				return Result{}, fmt.Errorf("%w: %v, which does not answer on %s; stop it or use another --cache-dir",
-					ErrNoOwner, locked, cache.SocketPath(locked.Dir))
+					ErrNoOwner, locked, SocketPath(locked.Dir))
 			}
 		default:
 			return res, err
@@ -99,10 +99,10 @@ func runOwned(ctx context.Context, c *cache.Cache, src *lateSource, env Env, req
 	}
 	defer client.Close()
 	src.client = client
-	if o, err := StartOwner(ctx, c, client, env.Log); err != nil {
+	if srv, err := StartServer(ctx, c, client, env.Log); err != nil {
 		env.Log.Warn("cannot serve other ossmount processes on this cache", "err", err)
 	} else {
-		defer o.Shutdown(ctx)
+		defer srv.Shutdown(ctx)
 	}
 	return Materialize(ctx, c, client, req, progress)
 }

@@ -128,13 +128,6 @@ func (c *Client) Endpoint() string { return c.endpoint.url }
 // Region returns the signing region in use.
 func (c *Client) Region() string { return c.region }
 
-// MaxConns returns the size of the connection pool.
-func (c *Client) MaxConns() int { return c.cfg.MaxConns }
-
-// SDK returns the underlying SDK client, for benchmarks that compare with
-// the SDK's own downloader. ossmount itself never needs it.
-func (c *Client) SDK() *oss.Client { return c.oss }
-
 // Close drops idle pooled connections and takes the client's counters off
 // Config.Metrics. In-flight calls are not affected.
 func (c *Client) Close() error {

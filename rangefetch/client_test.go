@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -27,7 +28,7 @@ func TestStatListReadSignVersions(t *testing.T) {
 			} else {
 				e = newEnv(t, func(c *rangefetch.Config) { c.SignVersion = tc.sign })
 			}
-			data := randomBytes(1<<20+123, 7)
+			data := testutil.RandomBytes(7, 1<<20+123)
 			e.store.Put(testBucket, "dir/obj.bin", data)
 			e.store.Put(testBucket, "dir/a b+c%d.txt", []byte("hello"))
 			e.store.Put(testBucket, "dir/sub/x", []byte("x"))
@@ -218,13 +219,13 @@ func TestArchivedObject(t *testing.T) {
 
 func TestObjectChangedIs412(t *testing.T) {
 	e := newEnv(t, nil)
-	e.store.Put(testBucket, "k", randomBytes(4096, 1))
+	e.store.Put(testBucket, "k", testutil.RandomBytes(1, 4096))
 	ctx := context.Background()
 	old, err := e.client.Stat(ctx, testBucket, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.store.Put(testBucket, "k", randomBytes(4096, 2))
+	e.store.Put(testBucket, "k", testutil.RandomBytes(2, 4096))
 	err = e.client.ReadRange(ctx, old.Ref(), 0, 100, newObjectBuffer(4096))
 	if !errors.Is(err, rangefetch.ErrObjectChanged) {
 		t.Fatalf("ReadRange with old ETag: %v", err)

@@ -20,8 +20,8 @@ type Config struct {
 	SignVersion int
 	Credentials Credentials
 	// MaxConns sizes the connection pool; default 64. Set it to at least
-	// the parallelism of FetchParallel so that workers never queue for a
-	// connection.
+	// the number of concurrent ReadRange calls so that they never queue
+	// for a connection.
 	MaxConns int
 	Retry    RetryPolicy
 	// ConnectTimeout bounds dialling (and the TLS handshake), default 10s.

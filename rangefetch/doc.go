@@ -5,6 +5,6 @@
 // version (Range + x-oss-range-behavior: standard + If-Match, checked 206 and
 // Content-Range), retries with backoff that resume a cut body from the last
 // byte received, stall detection, a connection pool sized to the
-// parallelism, a bounded-memory parallel fetcher, typed errors whose text is
-// one line naming the fix, and Prometheus counters.
+// parallelism, typed errors whose text is one line naming the fix, and
+// Prometheus counters.
 package rangefetch

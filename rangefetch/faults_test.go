@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
 func TestRetriesSlowDown(t *testing.T) {
 	e := newEnv(t, func(c *rangefetch.Config) { c.Retry.MaxAttempts = 40 })
-	data := randomBytes(64<<10, 3)
+	data := testutil.RandomBytes(3, 64<<10)
 	e.store.Put(testBucket, "k", data)
 	info, err := e.client.Stat(context.Background(), testBucket, "k")
 	if err != nil {
@@ -36,7 +37,7 @@ func TestRetriesSlowDown(t *testing.T) {
 
 func TestSlowDownAlwaysExhaustsRetries(t *testing.T) {
 	e := newEnv(t, func(c *rangefetch.Config) { c.Retry.MaxAttempts = 3 })
-	e.store.Put(testBucket, "k", randomBytes(1000, 3))
+	e.store.Put(testBucket, "k", testutil.RandomBytes(3, 1000))
 	info, _ := e.client.Stat(context.Background(), testBucket, "k")
 	e.srv.SetFaults(ossserver.Faults{SlowDownFraction: 1})
 	err := e.client.ReadRange(context.Background(), info.Ref(), 0, 10, newObjectBuffer(1000))
@@ -62,7 +63,7 @@ func TestSlowDownAlwaysExhaustsRetries(t *testing.T) {
 func TestCutBodiesResume(t *testing.T) {
 	e := newEnv(t, func(c *rangefetch.Config) { c.Retry.MaxAttempts = 40 })
 	const size = 4 << 20
-	data := randomBytes(size, 4)
+	data := testutil.RandomBytes(4, size)
 	e.store.Put(testBucket, "big", data)
 	info, err := e.client.Stat(context.Background(), testBucket, "big")
 	if err != nil {
@@ -99,7 +100,7 @@ func TestCutBodiesResume(t *testing.T) {
 func TestCutBodyResumeSingleRange(t *testing.T) {
 	e := newEnv(t, func(c *rangefetch.Config) { c.Retry.MaxAttempts = 60 })
 	const size = 8 << 20
-	data := randomBytes(size, 5)
+	data := testutil.RandomBytes(5, size)
 	e.store.Put(testBucket, "big", data)
 	info, _ := e.client.Stat(context.Background(), testBucket, "big")
 	e.srv.ResetStats()
@@ -131,7 +132,7 @@ func TestTrickleTimesOutAndRetries(t *testing.T) {
 		c.FirstByteTimeout = 200 * time.Millisecond
 		c.Retry.MaxAttempts = 2
 	})
-	e.store.Put(testBucket, "k", randomBytes(100<<10, 6))
+	e.store.Put(testBucket, "k", testutil.RandomBytes(6, 100<<10))
 	info, _ := e.client.Stat(context.Background(), testBucket, "k")
 	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 1})
 	err := e.client.ReadRange(context.Background(), info.Ref(), 0, 100<<10, newObjectBuffer(100<<10))
@@ -150,7 +151,7 @@ func TestTrickleTimesOutAndRetries(t *testing.T) {
 func TestStallResumes(t *testing.T) {
 	e := newEnv(t, nil)
 	const size = 1 << 20
-	data := randomBytes(size, 11)
+	data := testutil.RandomBytes(11, size)
 	e.store.Put(testBucket, "k", data)
 	info, err := e.client.Stat(context.Background(), testBucket, "k")
 	if err != nil {
@@ -204,7 +205,7 @@ func TestContextCancelStopsRequest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.client.ReadRange(ctx, info.Ref(), 0, 4, newObjectBuffer(4)) }()
-	waitFor(t, "the GET to reach the server", func() bool { return e.srv.Stats().Gets == 1 })
+	testutil.Eventually(t, 10*time.Second, func() bool { return e.srv.Stats().Gets == 1 }, "the GET to reach the server")
 	cancel()
 	err := <-done
 	if !errors.Is(err, context.Canceled) {
@@ -225,7 +226,7 @@ func TestContextCancelStopsRetryWait(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.client.ReadRange(ctx, info.Ref(), 0, 4, newObjectBuffer(4)) }()
-	waitFor(t, "the first GET", func() bool { return e.srv.Stats().SlowDowns == 1 })
+	testutil.Eventually(t, 10*time.Second, func() bool { return e.srv.Stats().SlowDowns == 1 }, "the first GET")
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)

@@ -3,7 +3,6 @@ package rangefetch_test
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -56,22 +55,6 @@ func (e *env) newClient(t testing.TB, mutate func(*rangefetch.Config)) *rangefet
 	return c
 }
 
-// randomBytes returns n deterministic pseudo-random bytes.
-func randomBytes(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(rng.UintN(256))
-	}
-	return b
-}
-
 // objectBuffer is an io.WriterAt over a whole object, tracking which
 // bytes were written so tests can tell "exact" from "exact by luck".
 type objectBuffer struct {
@@ -98,21 +81,5 @@ func assertRange(t testing.TB, buf *objectBuffer, want []byte, off, n int64) {
 	t.Helper()
 	if !bytes.Equal(buf.data[off:off+n], want[off:off+n]) {
 		t.Fatalf("bytes [%d,%d) differ from the object", off, off+n)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
 	}
 }

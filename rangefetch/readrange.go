@@ -29,12 +29,6 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b 
 // last byte written. w may receive some bytes even when an error is
 // returned. n == 0 is a no-op.
 func (c *Client) ReadRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt) error {
-	return c.readRange(ctx, ref, off, n, w, nil)
-}
-
-// readRange is ReadRange with a hook called with each chunk's length as it
-// is written (for FetchParallel's progress).
-func (c *Client) readRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt, onBytes func(int64)) error {
 	if off < 0 || n < 0 || off > (1<<62) || n > (1<<62) {
 		return &Error{Op: opGet, Bucket: ref.Bucket, Key: ref.Key, Kind: ErrInvalidRange,
 			Err: fmt.Errorf("negative or huge range off=%d n=%d", off, n)}
@@ -48,7 +42,7 @@ func (c *Client) readRange(ctx context.Context, ref object.Ref, off, n int64, w 
 	}
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
-	g := &rangeGet{c: c, b: b, ref: ref, pos: off, end: off + n, w: w, buf: *bufp, onBytes: onBytes}
+	g := &rangeGet{c: c, b: b, ref: ref, pos: off, end: off + n, w: w, buf: *bufp}
 	err = c.withRetry(ctx, opGet, ref.Bucket, ref.Key, g.attempt)
 	if e, ok := err.(*Error); ok && e.Range == "" {
 		e.Range = "bytes=" + strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10)
@@ -59,14 +53,13 @@ func (c *Client) readRange(ctx context.Context, ref object.Ref, off, n int64, w 
 // rangeGet is the state of one ReadRange across its attempts: pos moves
 // forward as bytes are written, so a retry asks only for [pos, end).
 type rangeGet struct {
-	c       *Client
-	b       *oss.Bucket
-	ref     object.Ref
-	pos     int64
-	end     int64
-	w       io.WriterAt
-	buf     []byte
-	onBytes func(int64)
+	c   *Client
+	b   *oss.Bucket
+	ref object.Ref
+	pos int64
+	end int64
+	w   io.WriterAt
+	buf []byte
 }
 
 // attempt sends one GET for [pos, end) and streams the body into w. It
@@ -115,9 +108,6 @@ func (g *rangeGet) attempt(ctx context.Context) (progressed bool, err error) {
 		}
 		g.pos += int64(fill)
 		g.c.metrics.bytes.Add(float64(fill))
-		if g.onBytes != nil {
-			g.onBytes(int64(fill))
-		}
 		fill = 0
 		return nil
 	}

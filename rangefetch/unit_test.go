@@ -13,25 +13,6 @@ import (
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
-func TestSplitRanges(t *testing.T) {
-	cases := []struct {
-		off, n, part int64
-		want         string
-	}{
-		{0, 0, 8, "[]"},
-		{0, 10, 0, "[{0 10}]"},
-		{5, 10, 4, "[{5 4} {9 4} {13 2}]"},
-		{0, 8, 4, "[{0 4} {4 4}]"},
-		{3, 2, 100, "[{3 2}]"},
-	}
-	for _, c := range cases {
-		got := fmt.Sprint(rangefetch.SplitRanges(c.off, c.n, c.part))
-		if got != c.want {
-			t.Errorf("SplitRanges(%d,%d,%d) = %s, want %s", c.off, c.n, c.part, got, c.want)
-		}
-	}
-}
-
 func TestParseURL(t *testing.T) {
 	good := map[string]rangefetch.URL{
 		"oss://my-bucket":           {Bucket: "my-bucket"},

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -121,7 +120,7 @@ func (o *demoOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("prepare sample data: %w", err)
 	}
-	creds := ossserver.Credentials{AccessKeyID: "LTAIdemo" + randomToken(8), AccessKeySecret: randomToken(24)}
+	creds := ossserver.Credentials{AccessKeyID: "LTAIdemo" + rand.Text(), AccessKeySecret: rand.Text()}
 	srv, err := ossserver.Listen("127.0.0.1:0", ossserver.Config{
 		Storage:     ossserver.NewDirStorage(dataRoot),
 		Credentials: creds,
@@ -178,12 +177,6 @@ Try, in another terminal:
 The cache is in %[2]s.
 Press Ctrl-C to unmount and exit.
 `, mp, cacheDir, endpoint, demoBucket)
-}
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // demoData writes the sample bucket once into a directory under the

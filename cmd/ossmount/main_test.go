@@ -9,10 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // runMainEnv makes the test binary behave as the ossmount binary: tests
@@ -74,10 +75,10 @@ func runOssmount(t *testing.T, env []string, args ...string) result {
 type child struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	lines  chan string   // stdout lines; closed at EOF
-	stderr *lockedBuffer // everything written to stderr
-	exited chan struct{} // closed once the process has been waited for
-	err    error         // Wait's result, set before exited closes
+	lines  chan string         // stdout lines; closed at EOF
+	stderr *testutil.LogBuffer // everything written to stderr
+	exited chan struct{}       // closed once the process has been waited for
+	err    error               // Wait's result, set before exited closes
 }
 
 // startOssmount starts ossmount with args. The test's cleanup kills it if
@@ -90,7 +91,7 @@ func startOssmount(t *testing.T, env []string, args ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &child{t: t, cmd: cmd, lines: make(chan string, 64), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, lines: make(chan string, 64), stderr: &testutil.LogBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,22 +170,4 @@ func (c *child) wait() {
 			c.t.Fatalf("ossmount did not exit within %v; stderr:\n%s", processDeadline, c.stderr)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that a child writes while a test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

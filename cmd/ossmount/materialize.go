@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -401,14 +402,14 @@ func (v *plainView) update(done, total int64) {
 	}
 	v.at, v.last = time.Now(), done
 	if total < 0 {
-		fmt.Fprintf(v.w, "%s: %s of unknown size\n", v.name, formatBytes(done))
+		fmt.Fprintf(v.w, "%s: %s of unknown size\n", v.name, humanize.IBytes(uint64(done)))
 		return
 	}
 	pct := 100.0
 	if total > 0 {
 		pct = float64(done) * 100 / float64(total)
 	}
-	fmt.Fprintf(v.w, "%s: %s of %s (%.0f%%)\n", v.name, formatBytes(done), formatBytes(total), pct)
+	fmt.Fprintf(v.w, "%s: %s of %s (%.0f%%)\n", v.name, humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), pct)
 }
 
 func (v *plainView) finish(res materialize.Result, err error) {
@@ -472,25 +473,11 @@ func summary(res materialize.Result) string {
 	if !res.Verified {
 		check = "CRC64 not checked"
 	}
-	fetched := formatBytes(res.FetchedBytes) + " fetched"
+	fetched := humanize.IBytes(uint64(res.FetchedBytes)) + " fetched"
 	if res.Shared {
 		fetched += " (shared with another run)"
 	}
 	return fmt.Sprintf("materialized oss://%s/%s to %s: %s, %s, %s already cached, %s, %s",
-		res.Bucket, res.Key, res.Dest, formatBytes(res.Size), fetched,
-		formatBytes(res.ReusedBytes), check, how)
-}
-
-// formatBytes renders n with binary units, e.g. 1.5 GiB.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+		res.Bucket, res.Key, res.Dest, humanize.IBytes(uint64(res.Size)), fetched,
+		humanize.IBytes(uint64(res.ReusedBytes)), check, how)
 }

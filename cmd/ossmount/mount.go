@@ -256,11 +256,11 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 			log.Warn("closing the cache", "err", err)
 		}
 	}()
-	owner, err := materialize.ServeOwner(ctx, c, client, log)
+	materializeServer, err := materialize.StartServer(ctx, c, client, log)
 	if err != nil {
 		return fmt.Errorf("start the cache's control socket: %w", err)
 	}
-	defer owner.Close()
+	defer materializeServer.Close()
 
 	if metrics != nil {
 		ln, err := net.Listen("tcp", metrics.addr)

@@ -69,7 +69,7 @@ func waitReleased(pid int, cacheDir string, timeout time.Duration) error {
 		var busy bool
 		switch {
 		case cacheDir != "":
-			owner, locked, err := cache.Owner(cacheDir)
+			owner, locked, err := cache.LockHolder(cacheDir)
 			busy = err == nil && locked && (pid == 0 || owner == pid)
 		case pid > 0:
 			busy = syscall.Kill(pid, 0) == nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,7 +195,7 @@ func ossHeaders(h http.Header, v4 bool, additional ...string) []queryParam {
 		lk := strings.ToLower(k)
 		include := strings.HasPrefix(lk, "x-oss-")
 		if v4 && !include {
-			include = lk == "content-md5" || lk == "content-type" || contains(additional, lk)
+			include = lk == "content-md5" || lk == "content-type" || slices.Contains(additional, lk)
 		}
 		if !include || len(vs) == 0 {
 			continue
@@ -207,15 +208,6 @@ func ossHeaders(h http.Header, v4 bool, additional ...string) []queryParam {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func signV1(secret, stringToSign string) string {
@@ -259,7 +251,7 @@ func canonicalRequestV4(method string, h http.Header, host, bucket, key string, 
 	}
 	b.WriteString("\n")
 	hs := ossHeaders(h, true, additional...)
-	if contains(additional, "host") {
+	if slices.Contains(additional, "host") {
 		hs = append(hs, queryParam{"host", strings.Trim(host, " ")})
 		sort.Slice(hs, func(i, j int) bool { return hs[i].Key < hs[j].Key })
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // startDir serves root with a directory storage (optionally wrapped).
@@ -182,8 +183,8 @@ func (v gatedVersion) ReadAt(p []byte, off int64) (int, error) {
 // opened when the file is replaced, and is cut when the file is rewritten
 // in place, so a client never receives a complete body mixing versions.
 func TestDirStorageChangeMidResponse(t *testing.T) {
-	old := randomBytes(1<<20, 8)
-	newer := randomBytes(1<<20, 9)
+	old := testutil.RandomBytes(8, 1<<20)
+	newer := testutil.RandomBytes(9, 1<<20)
 	for _, mode := range []string{"rename", "in-place"} {
 		t.Run(mode, func(t *testing.T) {
 			root := t.TempDir()
@@ -344,7 +345,7 @@ func (v countingVersion) ReadAt(p []byte, off int64) (int, error) {
 // read again.
 func TestCRCComputedOncePerVersion(t *testing.T) {
 	root := t.TempDir()
-	data := randomBytes(300<<10, 11)
+	data := testutil.RandomBytes(11, 300<<10)
 	path := filepath.Join(root, "bkt", "f")
 	writeFile(t, path, data)
 	cs := &countingStorage{}

@@ -15,6 +15,7 @@ import (
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // TestDownloadFile runs the SDK's own parallel, CRC-checked download.
@@ -23,7 +24,7 @@ func TestDownloadFile(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			r, mem, b := startWith(t, s, "bkt")
-			data := randomBytes(5<<20+123, 7)
+			data := testutil.RandomBytes(7, 5<<20+123)
 			mem.Put("bkt", "big/file.bin", data)
 			dst := filepath.Join(t.TempDir(), "out.bin")
 			if err := b.DownloadFile("big/file.bin", dst, 1<<20, oss.Routines(4)); err != nil {
@@ -63,7 +64,7 @@ func TestFaultSlowDown(t *testing.T) {
 
 func TestFaultCutBody(t *testing.T) {
 	r, mem, b := startWith(t, signings[1], "bkt")
-	data := randomBytes(1<<20, 3)
+	data := testutil.RandomBytes(3, 1<<20)
 	mem.Put("bkt", "k", data)
 	r.SetFaults(ossserver.Faults{CutBodyFraction: 1})
 	for range 5 {
@@ -84,7 +85,7 @@ func TestFaultCutBody(t *testing.T) {
 
 func TestFaultFlipByte(t *testing.T) {
 	r, mem, b := startWith(t, signings[0], "bkt")
-	data := randomBytes(300<<10, 4)
+	data := testutil.RandomBytes(4, 300<<10)
 	mem.Put("bkt", "k", data)
 	r.SetFaults(ossserver.Faults{FlipByteFraction: 1})
 	rc, err := b.GetObject("k")
@@ -109,7 +110,7 @@ func TestFaultFlipByte(t *testing.T) {
 
 func TestFaultWrongCRC(t *testing.T) {
 	r, mem, b := startWith(t, signings[1], "bkt")
-	data := randomBytes(3<<20, 5)
+	data := testutil.RandomBytes(5, 3<<20)
 	mem.Put("bkt", "k", data)
 	r.SetFaults(ossserver.Faults{WrongCRC: true})
 	h, err := b.GetObjectDetailedMeta("k")
@@ -127,7 +128,7 @@ func TestFaultWrongCRC(t *testing.T) {
 // faults change underneath (for the race detector); bodies stay intact.
 func TestFaultShapingKeepsBytes(t *testing.T) {
 	r, mem, b := startWith(t, signings[0], "bkt")
-	data := randomBytes(200<<10, 6)
+	data := testutil.RandomBytes(6, 200<<10)
 	mem.Put("bkt", "k", data)
 	r.SetFaults(ossserver.Faults{FirstByteLatency: time.Millisecond, BytesPerSecond: 32 << 20})
 	var wg sync.WaitGroup
@@ -192,7 +193,7 @@ func TestStats(t *testing.T) {
 // where the client can finish reading before the handler's Write returns.
 func TestBodyBytesCountedBeforeTheClientHasThem(t *testing.T) {
 	r, mem, b := startWith(t, signings[0], "bkt")
-	data := randomBytes(600<<10+7, 9)
+	data := testutil.RandomBytes(9, 600<<10+7)
 	mem.Put("bkt", "k", data)
 	var want int64
 	for i := range 20 {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"hash/crc64"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -115,15 +114,6 @@ func do(t testing.TB, req *http.Request) *http.Response {
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
-}
-
-// randomBytes returns n deterministic pseudo-random bytes.
-func randomBytes(n int, seed uint64) []byte {
-	var key [32]byte
-	key[0] = byte(seed)
-	b := make([]byte, n)
-	rand.NewChaCha8(key).Read(b)
-	return b
 }
 
 // crc returns the CRC-64/ECMA OSS reports.

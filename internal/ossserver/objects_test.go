@@ -12,6 +12,7 @@ import (
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
 	"github.com/ossmount/ossmount/internal/ossserver"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 var (
@@ -24,7 +25,7 @@ func TestHeadAndGetHeaders(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			_, mem, b := startWith(t, s, "bkt")
-			data := randomBytes(1000, 1)
+			data := testutil.RandomBytes(1, 1000)
 			key := "dir/b c+d%41 ünï.bin"
 			mem.Put("bkt", key, data)
 

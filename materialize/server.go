@@ -22,11 +22,11 @@ import (
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
-// Owner serves materialize requests from other ossmount processes on the
+// Server serves materialize requests from other ossmount processes on the
 // cache directory this process owns. Requests run in this process, so they
 // share its cache, its connection pool and any run of the same object
 // already in progress (each block is fetched once).
-type Owner struct {
+type Server struct {
 	c      *cache.Cache
 	client *rangefetch.Client
 	log    *slog.Logger
@@ -35,7 +35,7 @@ type Owner struct {
 
 	ctx    context.Context // parent of every request; cancelled by Close
 	cancel context.CancelFunc
-	stop   func() bool // detaches the ServeOwner context watcher
+	stop   func() bool // detaches the StartServer context watcher
 
 	accepting sync.WaitGroup // the accept loop
 	serving   sync.WaitGroup // one per connection
@@ -43,21 +43,16 @@ type Owner struct {
 	closeOnce sync.Once
 }
 
-// ServeOwner listens on cache.SocketPath of c's directory (mode 0600,
-// replacing a stale socket: whoever owns the cache lock owns the socket)
-// and serves materialize requests until ctx is done or Close is called.
-// Close stops it, cancels requests in flight and waits for its goroutines.
-func ServeOwner(ctx context.Context, c *cache.Cache, client *rangefetch.Client, log *slog.Logger) (io.Closer, error) {
-	return StartOwner(ctx, c, client, log)
-}
-
-// StartOwner is ServeOwner returning the concrete *Owner, whose Shutdown
-// lets requests in flight finish.
-func StartOwner(ctx context.Context, c *cache.Cache, client *rangefetch.Client, log *slog.Logger) (*Owner, error) {
+// StartServer listens on SocketPath of c's directory (mode 0600, replacing
+// a stale socket: whoever owns the cache lock owns the socket) and serves
+// materialize requests until ctx is done or Close is called. Close stops
+// it, cancels requests in flight and waits for its goroutines; Shutdown
+// lets requests in flight finish first.
+func StartServer(ctx context.Context, c *cache.Cache, client *rangefetch.Client, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	path := cache.SocketPath(c.Dir())
+	path := SocketPath(c.Dir())
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
@@ -77,12 +72,12 @@ func StartOwner(ctx context.Context, c *cache.Cache, client *rangefetch.Client, 
 		os.Remove(path)
 		return nil, fmt.Errorf("restrict %s: %w", path, err)
 	}
-	o := &Owner{c: c, client: client, log: log, path: path, ln: ln}
-	o.ctx, o.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	o.stop = context.AfterFunc(ctx, func() { o.Close() })
-	o.accepting.Add(1)
-	go o.acceptLoop()
-	return o, nil
+	s := &Server{c: c, client: client, log: log, path: path, ln: ln}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = context.AfterFunc(ctx, func() { s.Close() })
+	s.accepting.Add(1)
+	go s.acceptLoop()
+	return s, nil
 }
 
 // removeStaleSocket removes a socket a previous owner left (it crashed, so
@@ -102,17 +97,14 @@ func removeStaleSocket(path string) error {
 	return os.Remove(path)
 }
 
-// Path returns the socket's path.
-func (o *Owner) Path() string { return o.path }
-
 // Shutdown stops accepting requests and waits for those in flight to
-// finish, or for ctx; then it closes the owner.
-func (o *Owner) Shutdown(ctx context.Context) error {
-	o.ln.Close()
-	o.accepting.Wait()
+// finish, or for ctx; then it closes the server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ln.Close()
+	s.accepting.Wait()
 	done := make(chan struct{})
 	go func() {
-		o.serving.Wait()
+		s.serving.Wait()
 		close(done)
 	}()
 	select {
@@ -121,52 +113,52 @@ func (o *Owner) Shutdown(ctx context.Context) error {
 	case <-time.After(time.Second):
 		// Requests that shared this process's download end with it; one
 		// that takes longer is someone else's, and the wait needs saying.
-		o.log.Warn("waiting for the materialize requests of other ossmount processes to finish", "requests", o.inFlight.Load())
+		s.log.Warn("waiting for the materialize requests of other ossmount processes to finish", "requests", s.inFlight.Load())
 		select {
 		case <-done:
 		case <-ctx.Done():
 		}
 	}
-	err := o.Close()
+	err := s.Close()
 	<-done
 	return err
 }
 
 // Close stops accepting, cancels requests in flight, waits for every
-// goroutine of the owner and removes the socket.
-func (o *Owner) Close() error {
-	o.closeOnce.Do(func() {
-		o.stop()
-		o.cancel()
-		o.ln.Close()
-		o.accepting.Wait()
-		o.serving.Wait()
-		if st, err := os.Lstat(o.path); err == nil && st.Mode()&fs.ModeSocket != 0 {
-			os.Remove(o.path)
+// goroutine of the server and removes the socket.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.cancel()
+		s.ln.Close()
+		s.accepting.Wait()
+		s.serving.Wait()
+		if st, err := os.Lstat(s.path); err == nil && st.Mode()&fs.ModeSocket != 0 {
+			os.Remove(s.path)
 		}
 	})
 	return nil
 }
 
-func (o *Owner) acceptLoop() {
-	defer o.accepting.Done()
+func (s *Server) acceptLoop() {
+	defer s.accepting.Done()
 	for {
-		conn, err := o.ln.AcceptUnix()
+		conn, err := s.ln.AcceptUnix()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || o.ctx.Err() != nil {
+			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
 				return
 			}
 			// Out of descriptors and the like: back off instead of spinning.
-			o.log.Warn("materialize socket: accept failed", "err", err)
+			s.log.Warn("materialize socket: accept failed", "err", err)
 			select {
 			case <-time.After(100 * time.Millisecond):
-			case <-o.ctx.Done():
+			case <-s.ctx.Done():
 				return
 			}
 			continue
 		}
-		o.serving.Add(1)
-		go o.serve(conn)
+		s.serving.Add(1)
+		go s.serve(conn)
 	}
 }
 
@@ -190,13 +182,13 @@ func peerUID(conn *net.UnixConn) (uint32, error) {
 }
 
 // serve answers one connection: one request, progress, one outcome.
-func (o *Owner) serve(conn *net.UnixConn) {
-	defer o.serving.Done()
+func (s *Server) serve(conn *net.UnixConn) {
+	defer s.serving.Done()
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(o.ctx)
+	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	// Closing the connection is what unblocks its reads and writes when
-	// the owner stops.
+	// the server stops.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	enc := json.NewEncoder(conn)
@@ -248,12 +240,12 @@ func (o *Owner) serve(conn *net.UnixConn) {
 	}()
 	defer func() { conn.Close(); <-hangup }()
 
-	o.log.Info("materialize request from another process", "source", wr.Request.source(), "dest", wr.Request.Dest)
-	o.inFlight.Add(1)
-	res, err := o.run(ctx, wr.Request, send)
-	o.inFlight.Add(-1)
+	s.log.Info("materialize request from another process", "source", wr.Request.source(), "dest", wr.Request.Dest)
+	s.inFlight.Add(1)
+	res, err := s.run(ctx, wr.Request, send)
+	s.inFlight.Add(-1)
 	if err != nil {
-		o.log.Info("materialize request failed", "source", wr.Request.source(), "err", err)
+		s.log.Info("materialize request failed", "source", wr.Request.source(), "err", err)
 		fail(err)
 		return
 	}
@@ -263,7 +255,7 @@ func (o *Owner) serve(conn *net.UnixConn) {
 // run executes a request in a goroutine of its own and sends its progress
 // from this one, so that a slow client never slows the fetching: updates
 // that arrive while a line is being sent are merged into the next.
-func (o *Owner) run(ctx context.Context, req Request, send func(wireEvent) error) (Result, error) {
+func (s *Server) run(ctx context.Context, req Request, send func(wireEvent) error) (Result, error) {
 	var mu sync.Mutex
 	var latest wireProgress
 	changed := make(chan struct{}, 1)
@@ -281,7 +273,7 @@ func (o *Owner) run(ctx context.Context, req Request, send func(wireEvent) error
 	var err error
 	go func() {
 		defer close(finished)
-		res, err = Materialize(ctx, o.c, o.client, req, progress)
+		res, err = Materialize(ctx, s.c, s.client, req, progress)
 	}()
 	flush := func() {
 		mu.Lock()
