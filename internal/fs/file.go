@@ -77,7 +77,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	ch, err := f.cfg.Cache.Open(ctx, info)
+	ch, err := f.cache.Open(ctx, info)
 	if err != nil {
 		f.logFailure("open", info.Key, info.ETag, err)
 		return nil, 0, f.errno(err)

@@ -11,8 +11,6 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/ossmount/ossmount/cache"
 )
 
 // smallObject is the size up to which an object is fetched whole on its
@@ -24,7 +22,7 @@ const smallObject = 1 << 20
 // file directly (by the kernel with passthrough, or by splicing from it).
 type fileHandle struct {
 	node *fileNode
-	ch   *cache.Handle
+	ch   pinnedVersion
 	size int64
 
 	// data is the complete data file, or nil while blocks are missing.
@@ -48,7 +46,7 @@ var (
 	_ gofs.FileFlusher         = (*fileHandle)(nil)
 )
 
-func newFileHandle(n *fileNode, ch *cache.Handle) *fileHandle {
+func newFileHandle(n *fileNode, ch pinnedVersion) *fileHandle {
 	f := n.fsys
 	ctx, cancel := context.WithCancel(f.ctx)
 	h := &fileHandle{node: n, ch: ch, size: ch.Info().Size, ctx: ctx, cancel: cancel}
@@ -107,8 +105,8 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		// One GET for the whole object; the read below waits for its
 		// bytes to arrive, not for them to be written to disk.
 		_ = h.ch.StartFetch(0, h.size)
-	} else if end := h.ra.observe(off, int64(n)); end > off+int64(n) {
-		_ = h.ch.StartFetch(off, end-off)
+	} else {
+		h.ra.beforeRead(off, int64(n))
 	}
 	if fd, release, err := h.ch.ReadFd(ctx, off, int64(n)); err == nil {
 		f.stats.readBytes.Add(int64(n))

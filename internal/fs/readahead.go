@@ -3,7 +3,12 @@ package fs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/object"
@@ -22,13 +27,17 @@ const prefetchChunk = 4 << 20
 // chunks in flight finish into the cache).
 //
 // A worker holds a connection slot and its chunk's share of the mount-wide
-// budget of bytes in flight (filesystem.fetchMemory) only until the chunk
-// has arrived. Its GET streams the body into the cache's data file (page
-// cache), with no buffer of the chunk's size, and the cache bounds the
-// backlog of bytes not yet durable, so a disk slower than the network
-// slows the fetches down instead of filling RAM.
+// budget of bytes in flight (memory) only until the chunk has arrived. Its
+// GET streams the body into the cache's data file (page cache), with no
+// buffer of the chunk's size, and the cache bounds the backlog of bytes
+// not yet durable, so a disk slower than the network slows the fetches
+// down instead of filling RAM.
+//
+// It reaches its handle and its mount only through its fields, which
+// newReadahead sets, so it runs on any pinnedVersion, without a mount.
 type readahead struct {
-	h        *fileHandle
+	v        pinnedVersion
+	key      string // the object's, for the log
 	block    int64
 	size     int64
 	maxWin   int64
@@ -37,6 +46,23 @@ type readahead struct {
 	// continue the run (behind it, the window counts too): the kernel's
 	// read-ahead sends several READs at once, which arrive in any order.
 	slack int64
+	// timeout bounds the GET of one chunk (Config.RequestTimeout).
+	timeout time.Duration
+
+	// handleCtx ends at Release: a worker takes no chunk after it, nor
+	// waits any longer for a connection or the budget.
+	handleCtx context.Context
+	// What every open file of the mount shares: its context, which ends at
+	// shutdown and under which a chunk's GET runs (see arrive); the
+	// WaitGroup shutdown waits on; the connection slots (Config.MaxParallel)
+	// and the budget of bytes in flight (Config.FetchMemory); the counter
+	// of Stats.PrefetchBytes; the logger.
+	mountCtx   context.Context
+	mountWG    *sync.WaitGroup
+	slots      *semaphore.Weighted
+	memory     *semaphore.Weighted
+	prefetched *atomic.Int64
+	log        *slog.Logger
 
 	mu       sync.Mutex
 	next     int64 // furthest end of a read of the current sequential run
@@ -53,12 +79,30 @@ type readahead struct {
 func newReadahead(h *fileHandle) *readahead {
 	f := h.node.fsys
 	return &readahead{
-		h:        h,
-		block:    f.blockSize,
-		size:     h.size,
-		maxWin:   max(f.cfg.ReadAhead, f.blockSize),
-		maxConns: f.cfg.MaxParallelPerFile,
-		slack:    f.cfg.KernelReadAhead + 2*f.blockSize,
+		v:          h.ch,
+		key:        h.node.info.Key,
+		block:      f.blockSize,
+		size:       h.size,
+		maxWin:     max(f.cfg.ReadAhead, f.blockSize),
+		maxConns:   f.cfg.MaxParallelPerFile,
+		slack:      f.cfg.KernelReadAhead + 2*f.blockSize,
+		timeout:    f.cfg.RequestTimeout,
+		handleCtx:  h.ctx,
+		mountCtx:   f.ctx,
+		mountWG:    &f.bg,
+		slots:      f.fetchSlots,
+		memory:     f.fetchMemory,
+		prefetched: &f.stats.prefetchBytes,
+		log:        f.log,
+	}
+}
+
+// beforeRead is told about every read of the handle before it is served:
+// it starts the prefetch the read calls for (observe) and, when the
+// reader's own fetch should reach beyond the read, starts that fetch.
+func (r *readahead) beforeRead(off, n int64) {
+	if end := r.observe(off, n); end > off+n {
+		_ = r.v.StartFetch(off, end-off)
 	}
 }
 
@@ -101,7 +145,7 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	for start+chunk <= stop || (start < stop && stop == r.size) {
 		rg := object.Range{Off: start, Len: min(chunk, stop-start)}
 		r.queue = append(r.queue, rg)
-		r.h.node.fsys.stats.prefetchBytes.Add(rg.Len)
+		r.prefetched.Add(rg.Len)
 		start = rg.End()
 		r.issued = start
 	}
@@ -129,11 +173,10 @@ func (r *readahead) chunk() int64 {
 // and counted in the mount's WaitGroup, so shutdown waits for it too;
 // r.mu is held.
 func (r *readahead) startWorker() {
-	f := r.h.node.fsys
 	r.inflight.Add(1)
-	f.bg.Add(1)
+	r.mountWG.Add(1)
 	go func() {
-		defer f.bg.Done()
+		defer r.mountWG.Done()
 		defer r.inflight.Done()
 		r.work()
 	}()
@@ -141,7 +184,7 @@ func (r *readahead) startWorker() {
 
 // work fetches queued chunks until the queue is empty or the handle ends.
 func (r *readahead) work() {
-	ctx := r.h.ctx
+	ctx := r.handleCtx
 	defer func() {
 		r.mu.Lock()
 		r.running--
@@ -174,16 +217,15 @@ func (r *readahead) work() {
 // connections idle while the disk catches up. It reports false when the
 // handle is ending.
 func (r *readahead) fetchChunk(ctx context.Context, rg object.Range) bool {
-	f := r.h.node.fsys
-	if err := f.fetchMemory.Acquire(ctx, rg.Len); err != nil {
+	if err := r.memory.Acquire(ctx, rg.Len); err != nil {
 		return false
 	}
-	defer f.fetchMemory.Release(rg.Len)
-	if err := f.fetchSlots.Acquire(ctx, 1); err != nil {
+	defer r.memory.Release(rg.Len)
+	if err := r.slots.Acquire(ctx, 1); err != nil {
 		return false
 	}
 	err := r.arrive(rg)
-	f.fetchSlots.Release(1)
+	r.slots.Release(1)
 	if err == nil {
 		return true
 	}
@@ -192,7 +234,7 @@ func (r *readahead) fetchChunk(ctx context.Context, rg object.Range) bool {
 	}
 	// The reader meets the same failure and reports it; the prefetch only
 	// stops, so it does not repeat a doomed request.
-	f.log.Debug("prefetch failed", "key", r.h.node.info.Key, "off", rg.Off, "err", err)
+	r.log.Debug("prefetch failed", "key", r.key, "off", rg.Off, "err", err)
 	r.mu.Lock()
 	r.queue = r.queue[:0]
 	r.window = 0
@@ -211,11 +253,14 @@ func (r *readahead) fetchChunk(ctx context.Context, rg object.Range) bool {
 // reader would fetch them again. A chunk is short, so Release (which waits
 // for the workers) waits for at most one chunk per worker; no worker takes
 // a chunk after it.
+//
+// FetchAllWith rather than AwaitArrived: AwaitArrived fetches what nobody
+// fetches as a reader's fetch does, into a memory buffer of the run's
+// size; the streaming GET needs none.
 func (r *readahead) arrive(rg object.Range) error {
-	h := r.h.ch
-	fctx, cancel := context.WithTimeout(r.h.node.fsys.ctx, r.h.node.fsys.cfg.RequestTimeout)
+	fctx, cancel := context.WithTimeout(r.mountCtx, r.timeout)
 	defer cancel()
-	err := h.FetchAllWith(fctx, cache.FetchOptions{
+	err := r.v.FetchAllWith(fctx, cache.FetchOptions{
 		Off: rg.Off, Len: rg.Len, Arrived: true,
 		Workers: 1, RunBytes: rg.Len,
 	})
@@ -224,7 +269,7 @@ func (r *readahead) arrive(rg object.Range) error {
 	}
 	// The cache cannot keep these bytes: fetch them into the cache's
 	// buffers, which serve the reader as they arrive.
-	return h.AwaitArrived(fctx, rg.Off, rg.Len)
+	return r.v.AwaitArrived(fctx, rg.Off, rg.Len)
 }
 
 // stop ends prefetching and returns once no worker is running: each

@@ -18,6 +18,8 @@ type filesystem struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+	// cache is Config.Cache as the tree uses it (see blockCache).
+	cache blockCache
 
 	// ctx ends when the mount shuts down; every goroutine started for the
 	// mount (shared listings, prefetch workers) is counted in bg and stops
@@ -49,6 +51,7 @@ func newFilesystem(cfg Config) *filesystem {
 		cfg:         cfg,
 		log:         cfg.Logger,
 		now:         time.Now,
+		cache:       cacheVersions{cfg.Cache},
 		ctx:         ctx,
 		cancel:      cancel,
 		fetchSlots:  semaphore.NewWeighted(int64(cfg.MaxParallel)),
