@@ -185,14 +185,13 @@ func (r *readahead) startWorker() {
 // work fetches queued chunks until the queue is empty or the handle ends.
 func (r *readahead) work() {
 	ctx := r.handleCtx
-	defer func() {
-		r.mu.Lock()
-		r.running--
-		r.mu.Unlock()
-	}()
 	for {
 		r.mu.Lock()
 		if len(r.queue) == 0 || ctx.Err() != nil || r.stopped {
+			// Leave in the same critical section as the check: a read
+			// that queues a chunk after it then sees one worker fewer and
+			// starts another.
+			r.running--
 			r.mu.Unlock()
 			return
 		}
@@ -203,10 +202,12 @@ func (r *readahead) work() {
 		ok := r.fetchChunk(ctx, rg)
 		r.mu.Lock()
 		r.busy--
-		r.mu.Unlock()
 		if !ok {
+			r.running--
+			r.mu.Unlock()
 			return
 		}
+		r.mu.Unlock()
 	}
 }
 
