@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/object"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -219,13 +220,7 @@ func TestLookupsShareOneRequest(t *testing.T) {
 		_, err := d.snapshot(impatient)
 		gaveUp <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for store.lists.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no LIST started")
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return store.lists.Load() > 0 }, "a LIST to start")
 	var wg sync.WaitGroup
 	results := make(chan int, 8)
 	for i := 0; i < 8; i++ {
@@ -249,12 +244,7 @@ func TestLookupsShareOneRequest(t *testing.T) {
 		defer c.mu.Unlock()
 		return c.waiters
 	}
-	for waiters() != 9 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiters joined the LIST, want 9", waiters())
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return waiters() == 9 }, "all nine waiters to join the LIST")
 	cancel()
 	if err := <-gaveUp; err != context.Canceled {
 		t.Errorf("the cancelled waiter got %v", err)
