@@ -84,7 +84,7 @@ func peakRSS(b *testing.B) {
 }
 
 // BenchmarkFillCache fills a whole object into a fresh cache from RAM with
-// FetchAll: every block pwritten, fdatasynced and recorded.
+// FetchAllWith: every block pwritten, fdatasynced and recorded.
 func BenchmarkFillCache(b *testing.B) {
 	size := benchSize(b)
 	src := ramSource{benchRAM()}
@@ -104,7 +104,7 @@ func BenchmarkFillCache(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := h.FetchAll(context.Background(), 8, nil); err != nil {
+		if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 8}); err != nil {
 			b.Fatal(err)
 		}
 		h.Close()
@@ -166,7 +166,7 @@ func benchFilled(b *testing.B) (*Cache, object.Info) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := h.FetchAll(context.Background(), 8, nil); err != nil {
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 8}); err != nil {
 		b.Fatal(err)
 	}
 	h.Close()

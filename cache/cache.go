@@ -41,7 +41,7 @@ type Cache struct {
 	ix        *index
 	blockSize int64
 	fsBlock   int64 // allocation unit of the data filesystem
-	maxRun    int64 // blocks per GET of a reader's fetch, and FetchAll's default run
+	maxRun    int64 // blocks per GET of a reader's fetch, and FetchAllWith's default run
 
 	ctx    context.Context // cancelled by Close: stops fetches and background work
 	cancel context.CancelFunc
@@ -150,7 +150,7 @@ func Open(opts Options, src Source) (*Cache, error) {
 // maxRunBytes bounds the GETs of readers' fetches (and their buffers): long
 // enough to amortise a request, short enough that a reader waiting for the
 // first block of a run is served early and memory stays bounded. It is also
-// FetchAll's run length; FetchAllWith takes any, streaming it to disk.
+// FetchAllWith's default run length; it takes any, streaming it to disk.
 const maxRunBytes = 4 << 20
 
 // ensurePrivateDir creates dir with mode 0700, or tightens an existing

@@ -158,7 +158,7 @@ func TestCorruptBlockIsRefetchedNeverReturned(t *testing.T) {
 	o := src.object(info.Ref())
 	c := openTest(t, dir, testBS, src)
 	h := openHandle(t, c, info)
-	if err := h.FetchAll(context.Background(), 2, nil); err != nil {
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	path := h.v.path
@@ -328,8 +328,8 @@ func TestSourceErrorsKeepTheirType(t *testing.T) {
 	if err := h.Fetch(context.Background(), 0, 10); !errors.Is(err, rangefetch.ErrObjectChanged) {
 		t.Fatalf("Fetch err = %v", err)
 	}
-	if err := h.FetchAll(context.Background(), 4, nil); !errors.Is(err, rangefetch.ErrObjectChanged) {
-		t.Fatalf("FetchAll err = %v", err)
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 4}); !errors.Is(err, rangefetch.ErrObjectChanged) {
+		t.Fatalf("FetchAllWith err = %v", err)
 	}
 	// The failure is not remembered: the next read tries again.
 	h2 := openHandle(t, c, info)
@@ -343,11 +343,11 @@ func TestDataFileAndDetach(t *testing.T) {
 	o := src.object(info.Ref())
 	c := openTest(t, dir, testBS, src)
 	h := openHandle(t, c, info)
-	if _, err := h.DataPath(); !errors.Is(err, ErrIncomplete) {
-		t.Fatalf("DataPath of an incomplete version: %v", err)
+	if _, err := h.dataPath(); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("dataPath of an incomplete version: %v", err)
 	}
 	var last int64
-	if err := h.FetchAll(context.Background(), 3, func(done, total int64) { last = done }); err != nil {
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 3, Progress: func(done, total int64) { last = done }}); err != nil {
 		t.Fatal(err)
 	}
 	if last != info.Size || !h.Complete() {
@@ -403,7 +403,7 @@ func TestVerifyCompleteMismatch(t *testing.T) {
 	if err := h.VerifyComplete(context.Background()); !errors.Is(err, ErrIncomplete) {
 		t.Fatalf("VerifyComplete of an empty version: %v", err)
 	}
-	if err := h.FetchAll(context.Background(), 2, nil); err != nil {
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if h.Complete() {
@@ -415,9 +415,9 @@ func TestVerifyCompleteMismatch(t *testing.T) {
 	if len(h.Missing()) != 0 {
 		t.Fatal("VerifyComplete dropped blocks")
 	}
-	h.DropBlocks(1)
+	h.dropBlocks(1)
 	if m := h.Missing(); len(m) != 1 || m[0].Off != testBS || m[0].Len != testBS {
-		t.Fatalf("missing after DropBlocks: %v", m)
+		t.Fatalf("missing after dropBlocks: %v", m)
 	}
 	h.DropAll()
 	if m := h.Missing(); len(m) != 1 || m[0].Len != info.Size {
@@ -448,7 +448,7 @@ func TestEmptyObject(t *testing.T) {
 	if n, err := h.ReadAt(context.Background(), make([]byte, 10), 0); n != 0 || err != io.EOF {
 		t.Fatalf("ReadAt = %d, %v", n, err)
 	}
-	if !h.Complete() || h.VerifyComplete(context.Background()) != nil || h.FetchAll(context.Background(), 1, nil) != nil {
+	if !h.Complete() || h.VerifyComplete(context.Background()) != nil || h.FetchAllWith(context.Background(), FetchOptions{Workers: 1}) != nil {
 		t.Fatal("empty object not complete")
 	}
 }
@@ -487,7 +487,7 @@ func TestConcurrentReadersFetchersAndDrops(t *testing.T) {
 							return
 						}
 					case r == 1 && drops:
-						h.DropBlocks(off / testBS)
+						h.dropBlocks(off / testBS)
 					case r == 3 && rng.IntN(8) == 0:
 						if err := h.FetchAllWith(ctx, FetchOptions{Workers: 3, RunBytes: 5 * testBS}); err != nil {
 							errs <- err
@@ -518,7 +518,7 @@ func TestConcurrentReadersFetchersAndDrops(t *testing.T) {
 			t.Fatalf("a block was fetched %d times", m)
 		}
 		h := openHandle(t, c, info)
-		if err := h.FetchAll(ctx, 4, nil); err != nil {
+		if err := h.FetchAllWith(ctx, FetchOptions{Workers: 4}); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.VerifyComplete(ctx); err != nil {

@@ -119,8 +119,8 @@ func (c *Cache) committer() {
 	}
 }
 
-// flushCommits returns once every block written before the call is
-// recorded (or known not to be).
+// flushCommits returns once every block queued for the committer before
+// the call is recorded (or known not to be).
 func (c *Cache) flushCommits() {
 	done := make(chan struct{})
 	c.flightGate.RLock()
@@ -143,16 +143,14 @@ func (c *Cache) commitSoon() {
 	}
 }
 
-// awaitSettled waits until fb is recorded (or will not be), keeping the
-// committer from holding blocks back meanwhile.
+// awaitSettled waits until fb is settled: recorded, or known not to be.
+// Meanwhile it keeps the committer from holding blocks back for the burst
+// to end, since somebody waits for them.
 func (c *Cache) awaitSettled(ctx context.Context, fb *flightBlock) error {
 	select {
 	case <-fb.settled:
 		return nil
 	default:
-	}
-	if err := ctx.Err(); err != nil {
-		return err // a caller that only starts fetches does not wait
 	}
 	c.durableWaiters.Add(1)
 	defer c.durableWaiters.Add(-1)

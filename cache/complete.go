@@ -10,8 +10,8 @@ import (
 // VerifyComplete checks a version whose blocks are all present: the CRC64
 // combined from the block CRCs must equal the object's CRC64. On success
 // the version is marked complete. On a mismatch it returns an error
-// wrapping ErrCorrupt and leaves the blocks alone; the caller decides what
-// to drop (DropAll, DropBlocks). It never re-reads the data.
+// wrapping ErrCorrupt and leaves the blocks alone; the caller decides
+// whether to drop them (DropAll). It never re-reads the data.
 func (h *Handle) VerifyComplete(ctx context.Context) error {
 	if err := h.check(); err != nil {
 		return err
@@ -44,9 +44,9 @@ func (h *Handle) VerifyComplete(ctx context.Context) error {
 	return c.ix.putMeta(v.id, m, m.Access, false)
 }
 
-// DropBlocks forgets the given blocks (for example after materialize found
-// the object's CRC64 wrong): they are fetched again when next needed.
-func (h *Handle) DropBlocks(blocks ...int64) {
+// dropBlocks forgets the given blocks: they are fetched again when next
+// needed.
+func (h *Handle) dropBlocks(blocks ...int64) {
 	if h.check() != nil {
 		return
 	}
@@ -70,10 +70,9 @@ func (h *Handle) DropAll() {
 	h.c.dropIf(v, 0, v.nblocks-1, nil)
 }
 
-// DataPath is the path of the data file of a complete version, which is the
-// object byte for byte (for FUSE passthrough). It fails with ErrIncomplete
-// otherwise.
-func (h *Handle) DataPath() (string, error) {
+// dataPath is the path of the data file of a complete version, which is the
+// object byte for byte. It fails with ErrIncomplete otherwise.
+func (h *Handle) dataPath() (string, error) {
 	if err := h.check(); err != nil {
 		return "", err
 	}
@@ -83,10 +82,11 @@ func (h *Handle) DataPath() (string, error) {
 	return h.v.path, nil
 }
 
-// DataFile opens the data file of a complete version read-only; the caller
-// closes it.
+// DataFile opens the data file of a complete version read-only, which is
+// the object byte for byte (for FUSE passthrough); the caller closes it. It
+// fails with ErrIncomplete if the version is not complete.
 func (h *Handle) DataFile() (*os.File, error) {
-	path, err := h.DataPath()
+	path, err := h.dataPath()
 	if err != nil {
 		return nil, err
 	}

@@ -258,7 +258,7 @@ func TestCrashSafety(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.FetchAll(ctx, 4, nil); err != nil {
+		if err := h.FetchAllWith(ctx, FetchOptions{Workers: 4}); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.VerifyComplete(ctx); err != nil {

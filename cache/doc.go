@@ -77,6 +77,99 @@
 // everything pinned), reads are still served from the fetched bytes and a
 // warning is logged once.
 //
+// # Block states
+//
+// Every block of a loaded version is in one of the states below, named as
+// the code names them (version.present, version.verified, version.flights,
+// the fields of flightBlock). A fetched block goes from missing through in
+// flight, arrived and written to present and settled; failed, not stored
+// and dropped send it back to missing. For each state: what it promises a
+// reader, what is left of it after a crash, and what moves a block there.
+//
+//	missing     not present, and no flight in version.flights
+//	  reader    nothing to read: it starts a fetch (ensure) and waits for it
+//	  crash     nothing to lose
+//	  entered   load (blocks the index does not name), failFlight,
+//	            notStored, commit (not recorded), dropIf
+//
+//	in flight   version.flights names the block's flight; flightBlock.arrived
+//	            is open
+//	  reader    waits for that flight instead of fetching again
+//	  crash     the bytes on their way are lost and fetched again
+//	  entered   ensure (ReadAt, ReadFd, StartFetch, AwaitArrived, Fetch),
+//	            claimRun (FetchAllWith)
+//
+//	arrived     flightBlock.arrived closed with err nil: every byte is in the
+//	            fetch buffer (a streaming flight: in the data file) and the
+//	            CRC64 is computed
+//	  reader    copies it from the buffer, or reads it from the file
+//	  crash     lost: nothing of it is durable yet
+//	  entered   blockArrived (buffered flight), streamArrived (streaming)
+//
+//	written     flightBlock.written: the bytes are in the data file (page
+//	            cache) and queued for the committer; the buffer is let go
+//	  reader    reads it from the file: it is verified, unless dropped
+//	  crash     perhaps on disk, but the index does not name it: fetched
+//	            again
+//	  entered   markWritten, from store (buffered) and streamArrived
+//
+//	present     version.present, and its "b" key holds its CRC64: recorded
+//	            (stored), only after the data file's fdatasync
+//	  reader    reads it from the file, checked against its CRC64 first
+//	            unless it is verified
+//	  crash     kept; a power cut may forget it (badger is not synced per
+//	            write), never make it wrong
+//	  entered   commit; load (the blocks the index names)
+//
+//	verified    version.verified: its bytes in the data file are known good
+//	            in this load (written from checksummed bytes, or present and
+//	            matched their CRC64)
+//	  reader    reads it from the file unchecked; ReadFd hands out the file
+//	  crash     memory only: a reloaded version checks its blocks again
+//	  entered   markWritten; readVerified (ReadAt) and Verify, for present
+//	            blocks
+//
+//	settled     flightBlock.settled closed: the committer is done with the
+//	            block, now present, not stored or dropped, and its flight
+//	            left version.flights
+//	  reader    Fetch (and FetchAllWith without Arrived) waits for this
+//	  crash     as present, or as missing
+//	  entered   commit, notStored, failFlight
+//
+//	not stored  settled with flightBlock.stored set: the cache could not
+//	            keep the block (cap full of pinned data, disk full, I/O
+//	            error); missing again
+//	  reader    the readers waiting for it were served; Fetch and
+//	            FetchAllWith report ErrNotStored
+//	  crash     nothing durable names it
+//	  entered   notStored (store), commit (sync or index write failed); a
+//	            streaming flight that cannot store a block fails instead,
+//	            abandoned
+//
+//	failed      flightBlock.err set, arrived and settled closed: the GET
+//	            failed or ended early; errAbandoned if its FetchAllWith gave
+//	            up (its ctx ended, the bytes could not be stored); missing
+//	            again
+//	  reader    gets the error; a block abandoned is fetched again
+//	  crash     nothing durable names it; bytes a streaming flight wrote to
+//	            a block that did not arrive are punched out (endStream)
+//	  entered   failFlight, from runFlight and runStream
+//
+//	dropped     dropIf: a present block loses its bytes (a hole is punched)
+//	            and then its "b" key, and is missing; a block in flight gets
+//	            flightBlock.dropped and is settled without being recorded
+//	  reader    fetches it again; a drop waits for ReadFd's release
+//	  crash     a hole the index still names fails its CRC64 check on the
+//	            next read and is fetched again
+//	  entered   DropAll (whose version.gen bump also makes older flights'
+//	            blocks dropped), a failed read or CRC64 check (ReadAt,
+//	            Verify)
+//
+// A version is complete when every block is present and the combined block
+// CRCs match the object's CRC64 (markCompleteIfDone, VerifyComplete); its
+// data file is then the object. Dropping a block of a complete version
+// first records the version incomplete, durably.
+//
 // # Ownership
 //
 // One process owns a cache directory at a time (lock.go). Other processes

@@ -13,8 +13,8 @@ var (
 	ErrIncomplete = errors.New("cached version is incomplete")
 	// ErrNotStored means fetched blocks could not be kept in the cache (the
 	// cap is full of pinned versions, the disk is full or unwritable). Reads
-	// still succeed; Fetch and FetchAll report it because they exist to make
-	// blocks present.
+	// still succeed; Fetch and FetchAllWith report it because they exist to
+	// make blocks present.
 	ErrNotStored = errors.New("blocks could not be stored in the cache")
 	// ErrBusy means another handle or a fetch in progress uses the version.
 	ErrBusy = errors.New("cached version is in use")

@@ -11,9 +11,9 @@ import (
 // neither present nor already being fetched, in runs of at most maxRun
 // blocks (one GET each), and at most maxRunsPerEnsure runs at a time so a
 // huge read does not allocate buffers for all of it at once: readers call
-// it again as they get to blocks without a fetch. It returns the runs it
+// it again as they get to blocks without a fetch. It returns the flights it
 // started: reads of those blocks are misses, however fast the fetch is.
-func (c *Cache) ensure(v *version, first, last int64) (started blockSpans, err error) {
+func (c *Cache) ensure(v *version, first, last int64) (started runs, err error) {
 	if c.src == nil {
 		v.mu.Lock()
 		defer v.mu.Unlock()
@@ -29,9 +29,8 @@ func (c *Cache) ensure(v *version, first, last int64) (started blockSpans, err e
 	if c.closing {
 		return nil, ErrClosed
 	}
-	var flights []*flight
 	v.mu.Lock()
-	for b := first; b <= last && len(flights) < maxRunsPerEnsure; {
+	for b := first; b <= last && len(started) < maxRunsPerEnsure; {
 		if v.present.has(b) || v.flights[b] != nil {
 			b++
 			continue
@@ -45,29 +44,31 @@ func (c *Cache) ensure(v *version, first, last int64) (started blockSpans, err e
 			v.flights[i] = fl
 		}
 		v.inflight++
-		flights = append(flights, fl)
-		started = append(started, [2]int64{start, b - 1})
+		started = append(started, fl)
 	}
 	v.mu.Unlock()
-	c.flights.Add(len(flights))
-	for _, fl := range flights {
+	c.flights.Add(len(started))
+	for _, fl := range started {
 		go c.runFlight(fl)
 	}
 	return started, nil
 }
 
-// blockSpans are runs of blocks, first and last of each.
-type blockSpans [][2]int64
+// runs are flights, each a run of consecutive blocks.
+type runs []*flight
 
-// has reports whether block b is in one of the runs.
-func (s blockSpans) has(b int64) bool {
-	for _, r := range s {
-		if b >= r[0] && b <= r[1] {
-			return true
+// of returns the run that block b is in, or nil.
+func (s runs) of(b int64) *flight {
+	for _, fl := range s {
+		if b >= fl.first && b <= fl.last() {
+			return fl
 		}
 	}
-	return false
+	return nil
 }
+
+// has reports whether block b is in one of the runs.
+func (s runs) has(b int64) bool { return s.of(b) != nil }
 
 // maxRunsPerEnsure bounds the fetches one call of ensure starts.
 const maxRunsPerEnsure = 16
@@ -112,7 +113,7 @@ func (c *Cache) failFlight(fl *flight, err error) {
 	for i := rest; i < len(fl.blocks); i++ {
 		fb := &fl.blocks[i]
 		fb.err, fb.stored = err, err
-		close(fb.done)
+		close(fb.arrived)
 		close(fb.settled)
 		fl.unref()
 	}
@@ -124,7 +125,7 @@ func (c *Cache) blockArrived(fl *flight, b int64) {
 	data := fl.data(b)
 	crc := object.CRC64(data, 0)
 	c.stats.fetched.Add(int64(len(data)))
-	close(fl.block(b).done)
+	close(fl.block(b).arrived)
 	c.store(fl, b, data, crc)
 }
 

@@ -34,22 +34,16 @@ type FetchOptions struct {
 	Progress func(done, total int64)
 }
 
-// FetchAll is FetchAllWith with the given workers and progress and runs of
-// the default length.
-func (h *Handle) FetchAll(ctx context.Context, workers int, progress func(done, total int64)) error {
-	return h.FetchAllWith(ctx, FetchOptions{Workers: workers, Progress: progress})
-}
-
 // FetchAllWith makes the whole version, or the blocks of o's range,
-// present. Each worker claims the
-// next run of blocks that are neither present nor being fetched (at most
-// o.RunBytes) and fetches it with one GET, streaming the body into the data
-// file; blocks another reader is already fetching are not fetched again
-// but waited for. Workers start their next run as soon as a GET ends: the
-// committer makes blocks durable and records them behind them. FetchAllWith
-// returns once every block is recorded. It stops at the first error;
-// ErrNotStored means the cache could not keep the blocks (cap full of
-// pinned data, disk full or unwritable).
+// present. Each worker claims the next run of blocks that are neither
+// present nor being fetched (at most o.RunBytes) and fetches it with one
+// GET, streaming the body into the data file; blocks another reader is
+// already fetching are not fetched again but waited for. Workers start
+// their next run as soon as a GET ends: the committer makes blocks durable
+// and records them behind them. FetchAllWith returns once every block is
+// recorded (with o.Arrived: once its own runs arrived). It stops at the
+// first error; ErrNotStored means the cache could not keep the blocks (cap
+// full of pinned data, disk full or unwritable).
 func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	if err := h.check(); err != nil {
 		return err
@@ -61,40 +55,13 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 		c.durableWaiters.Add(1)
 		defer c.durableWaiters.Add(-1)
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = 8
+	p, ok := h.planFetchAll(o)
+	if !ok {
+		return nil
 	}
-	runBlocks := c.maxRun
-	if o.RunBytes > 0 {
-		runBlocks = max(1, (o.RunBytes+v.bs-1)/v.bs)
-	}
-
-	firstBlock, endBlock := int64(0), v.nblocks // blocks [firstBlock, endBlock)
-	if o.Len > 0 {
-		off := max(o.Off, 0)
-		end := min(off+o.Len, v.size)
-		if end <= off {
-			return nil
-		}
-		firstBlock, endBlock = off/v.bs, (end-1)/v.bs+1
-	}
-	rangeOff := firstBlock * v.bs
-	total := min(endBlock*v.bs, v.size) - rangeOff
-	var (
-		progressMu sync.Mutex
-		done       = total - h.missingIn(firstBlock, endBlock)
-	)
-	report := func(n int64) {
-		progressMu.Lock()
-		defer progressMu.Unlock()
-		done = min(max(n, done), total)
-		if o.Progress != nil {
-			o.Progress(done, total)
-		}
-	}
-	report(done)
-	if done == total {
+	prog := &fetchProgress{report: o.Progress, total: p.total}
+	prog.update(p.present)
+	if p.present == p.total {
 		return nil
 	}
 	if c.src == nil {
@@ -108,11 +75,113 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	defer cancel()
 	// Close cancels the GETs too: it waits for every flight.
 	defer context.AfterFunc(c.ctx, cancel)()
+	var recorded *recordedBytes
+	if o.Progress != nil {
+		recorded = newRecordedBytes()
+		defer prog.follow(p.present, recorded)()
+	}
+	ours, err := h.streamRuns(ctx, cancel, p, recorded)
+	if err != nil {
+		return err
+	}
+	if o.Arrived {
+		return nil
+	}
+	if err := h.awaitFetchedAll(ctx, p, ours); err != nil {
+		return err
+	}
+	prog.update(p.total - h.missingIn(p.first, p.end))
+	return nil
+}
+
+// fetchAllPlan is what one FetchAllWith covers and how.
+type fetchAllPlan struct {
+	first, end int64 // blocks [first, end)
+	off, total int64 // the bytes of those blocks
+	present    int64 // bytes of them present when the fetch began
+	workers    int
+	runBlocks  int64 // blocks per GET
+}
+
+// planFetchAll resolves o's defaults and range against the version; ok is
+// false if the range holds no byte of the object.
+func (h *Handle) planFetchAll(o FetchOptions) (p fetchAllPlan, ok bool) {
+	c, v := h.c, h.v
+	p.workers = o.Workers
+	if p.workers <= 0 {
+		p.workers = 8
+	}
+	p.runBlocks = c.maxRun
+	if o.RunBytes > 0 {
+		p.runBlocks = max(1, (o.RunBytes+v.bs-1)/v.bs)
+	}
+	p.first, p.end = 0, v.nblocks
+	if o.Len > 0 {
+		off := max(o.Off, 0)
+		end := min(off+o.Len, v.size)
+		if end <= off {
+			return p, false
+		}
+		p.first, p.end = off/v.bs, (end-1)/v.bs+1
+	}
+	p.off = p.first * v.bs
+	p.total = min(p.end*v.bs, v.size) - p.off
+	p.present = p.total - h.missingIn(p.first, p.end)
+	return p, true
+}
+
+// fetchProgress reports a FetchAllWith's progress to its caller: calls
+// never overlap and done never decreases.
+type fetchProgress struct {
+	report func(done, total int64) // nil: nobody listens
+	mu     sync.Mutex
+	done   int64
+	total  int64
+}
+
+func (p *fetchProgress) update(done int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = min(max(done, p.done), p.total)
+	if p.report != nil {
+		p.report(p.done, p.total)
+	}
+}
+
+// follow reports base plus the bytes the committer records, from a
+// goroutine of its own, until the returned stop is called; stop returns
+// once the goroutine has ended.
+func (p *fetchProgress) follow(base int64, recorded *recordedBytes) (stop func()) {
+	stopReports := make(chan struct{})
+	reporter := make(chan struct{})
+	go func() {
+		defer close(reporter)
+		for {
+			select {
+			case <-recorded.kick:
+				p.update(base + recorded.n.Load())
+			case <-stopReports:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stopReports)
+		<-reporter
+	}
+}
+
+// streamRuns runs p.workers workers until no block of p is left to claim
+// or one fails: each claims the next run nobody is fetching and streams it
+// in with one GET (runStream). It returns the runs they fetched and the
+// first error, a cancellation only if nothing else went wrong; a failure
+// cancels the other workers' GETs.
+func (h *Handle) streamRuns(ctx context.Context, cancel context.CancelFunc, p fetchAllPlan, recorded *recordedBytes) ([]*flight, error) {
 	var (
 		mu     sync.Mutex
 		first  error
 		ours   []*flight
-		cursor = firstBlock // next block to look at; guarded by v.mu
+		cursor = p.first // next block to look at; guarded by v.mu
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -122,33 +191,11 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 		mu.Unlock()
 		cancel()
 	}
-	var recorded *recordedBytes
-	if o.Progress != nil {
-		recorded = newRecordedBytes()
-		base := done
-		stopReports := make(chan struct{})
-		reporter := make(chan struct{})
-		go func() {
-			defer close(reporter)
-			for {
-				select {
-				case <-recorded.kick:
-					report(base + recorded.n.Load())
-				case <-stopReports:
-					return
-				}
-			}
-		}()
-		defer func() {
-			close(stopReports)
-			<-reporter
-		}()
-	}
 	var wg sync.WaitGroup
-	for range workers {
+	for range p.workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				fl, err := h.claimRun(&cursor, endBlock, runBlocks, recorded)
+				fl, err := h.claimRun(&cursor, p.end, p.runBlocks, recorded)
 				if err != nil {
 					fail(err)
 					return
@@ -159,7 +206,7 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 				mu.Lock()
 				ours = append(ours, fl)
 				mu.Unlock()
-				if err := c.runStream(ctx, fl); err != nil {
+				if err := h.c.runStream(ctx, fl); err != nil {
 					fail(err)
 					return
 				}
@@ -170,12 +217,14 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 	if first == nil {
 		first = ctx.Err()
 	}
-	if first != nil {
-		return first
-	}
-	if o.Arrived {
-		return nil
-	}
+	return ours, first
+}
+
+// awaitFetchedAll waits until every block of p is settled: those of the
+// runs FetchAllWith fetched itself (ours) are recorded, or the error says
+// why not; then the blocks other readers were fetching, and blocks dropped
+// while in flight, which are fetched again.
+func (h *Handle) awaitFetchedAll(ctx context.Context, p fetchAllPlan, ours []*flight) error {
 	for _, fl := range ours {
 		for i := range fl.blocks {
 			fb := &fl.blocks[i]
@@ -187,13 +236,7 @@ func (h *Handle) FetchAllWith(ctx context.Context, o FetchOptions) error {
 			}
 		}
 	}
-	// Blocks other readers were fetching, and blocks dropped while in
-	// flight, which are fetched again here.
-	if err := h.Fetch(ctx, rangeOff, total); err != nil {
-		return err
-	}
-	report(total - h.missingIn(firstBlock, endBlock))
-	return nil
+	return h.Fetch(ctx, p.off, p.total)
 }
 
 // claimRun registers a streaming flight for the next run of blocks from

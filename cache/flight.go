@@ -43,16 +43,23 @@ type flight struct {
 
 	mu      sync.Mutex
 	covered []object.Range // byte ranges of buf written, sorted and merged
-	next    int            // blocks[:next] are complete
+	next    int            // blocks[:next] arrived or failed: no more bytes are taken for them
 }
 
+// flightBlock is one block of a flight, from in flight to settled (the
+// package documentation lists the states).
 type flightBlock struct {
-	done    chan struct{} // closed when the bytes are in buf, or for a streaming flight in the data file (err == nil), or the fetch failed
-	settled chan struct{} // closed when the block is committed, or will not be
-	err     error         // fetch error, set before done is closed
-	stored  error         // why the block was not stored, set before settled is closed
-	dropped bool          // DropBlocks forgot it while in flight; guarded by version.mu
-	written bool          // its bytes are in the data file, no longer read from buf; guarded by version.mu
+	// arrived is closed when all the block's bytes are in buf (for a
+	// streaming flight: in the data file) and its CRC is known, or when
+	// its fetch failed (err set).
+	arrived chan struct{}
+	// settled is closed when the committer is done with the block: it is
+	// recorded, or will not be (stored set, or dropped).
+	settled chan struct{}
+	err     error // why the fetch failed; set before arrived is closed
+	stored  error // why the block will not be recorded (nil if recorded or dropped); set before settled is closed
+	dropped bool  // dropIf forgot it while in flight, so it is not recorded; guarded by version.mu
+	written bool  // its bytes are in the data file, read from there rather than buf; guarded by version.mu
 }
 
 // newFlight is a buffered fetch of blocks [first, last]: the body goes to
@@ -80,7 +87,7 @@ func flightOf(c *Cache, v *version, first, last int64) *flight {
 	}
 	fl.refs.Store(int32(len(fl.blocks)) + 1)
 	for i := range fl.blocks {
-		fl.blocks[i].done = make(chan struct{})
+		fl.blocks[i].arrived = make(chan struct{})
 		fl.blocks[i].settled = make(chan struct{})
 	}
 	return fl
@@ -110,6 +117,9 @@ func putRunBuf(b *[]byte) {
 }
 
 func (fl *flight) block(b int64) *flightBlock { return &fl.blocks[b-fl.first] }
+
+// last is the flight's last block.
+func (fl *flight) last() int64 { return fl.first + int64(len(fl.blocks)) - 1 }
 
 // data returns the bytes of block b in the buffer.
 func (fl *flight) data(b int64) []byte {

@@ -58,7 +58,7 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), v.size)
-	var started blockSpans
+	var started runs
 	if end > off {
 		var err error
 		if started, err = h.c.ensure(v, off/v.bs, (end-1)/v.bs); err != nil {
@@ -78,109 +78,160 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// readSome serves a prefix of q (object offset pos) from one source: a run
-// of verified blocks on disk, one block to verify, or one block in flight.
-// started are the runs this read's own fetches bring.
-func (h *Handle) readSome(ctx context.Context, q []byte, pos int64, started blockSpans) (int, error) {
-	c, v := h.c, h.v
-	b := pos / v.bs
-	last := (pos + int64(len(q)) - 1) / v.bs
+// readSome serves a prefix of q (object offset pos) from one of the three
+// places a block is read from: a run of verified blocks in the data file,
+// one present block to check against its CRC first, or one block in
+// flight. started are the flights this read's own ensure started.
+func (h *Handle) readSome(ctx context.Context, q []byte, pos int64, started runs) (int, error) {
+	v := h.v
+	r := blockRead{h: h, q: q, pos: pos, b: pos / v.bs, started: started}
+	r.last = (pos + int64(len(q)) - 1) / v.bs
+	r.fetched = started.has(r.b)
+	for {
+		v.fileMu.RLock()
+		v.mu.Lock()
+		var (
+			n    int
+			next = readFetch
+			err  error
+		)
+		switch {
+		case v.verified.has(r.b):
+			n, next = r.fromFile()
+		case v.present.has(r.b):
+			n, next = r.checked()
+		case v.flights[r.b] != nil:
+			n, next, err = r.fromFlight(ctx)
+		default: // missing
+			v.mu.Unlock()
+			v.fileMu.RUnlock()
+		}
+		switch {
+		case err != nil:
+			return 0, err
+		case next == readServed:
+			return n, nil
+		case next == readFetch:
+			r.fetched = true
+			if _, err := h.c.ensure(v, r.b, r.last); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+// blockRead is one readSome: the bytes of q from block b on, at object
+// offset pos, up to block last.
+type blockRead struct {
+	h       *Handle
+	q       []byte
+	pos     int64
+	b, last int64
+	started runs
 	// fetched: this read started or waited for a fetch from the source,
 	// so its bytes count as a miss however they are finally served (from
 	// the flight's buffer, or from the file once the fetch got there
 	// first).
-	fetched := started.has(b)
-	count := func(n int64) {
-		if fetched {
-			c.countMiss(n)
-		} else {
-			c.countHit(n)
-		}
+	fetched bool
+}
+
+// readNext is what readSome does after one look at block b.
+type readNext int
+
+const (
+	readServed readNext = iota // bytes were copied into q
+	readAgain                  // the block moved on: look at it again
+	readFetch                  // the block is missing (again): fetch it, then look again
+)
+
+func (r *blockRead) count(n int64) {
+	if r.fetched {
+		r.h.c.countMiss(n)
+	} else {
+		r.h.c.countHit(n)
 	}
-	for {
-		v.fileMu.RLock()
-		v.mu.Lock()
-		switch {
-		case v.verified.has(b):
-			e := b
-			// A run counts as one: all hits, or all fetched by this read.
-			for e < last && v.verified.has(e+1) && started.has(e+1) == fetched {
-				e++
-			}
-			v.mu.Unlock()
-			n := min(int64(len(q)), (e+1)*v.bs-pos)
-			got, err := v.file.ReadAt(q[:n], pos)
-			v.fileMu.RUnlock()
-			if int64(got) == n {
-				count(n)
-				return int(n), nil
-			}
-			c.log.Warn("cache: cannot read a cached block; fetching it again", "err", err)
-			c.dropIf(v, b, e, nil)
+}
 
-		case v.present.has(b):
-			want := v.crcs[b]
-			v.mu.Unlock()
-			n, ok, err := h.readVerified(q, pos, b, want)
-			v.fileMu.RUnlock()
-			if ok {
-				count(int64(n))
-				return n, nil
-			}
-			c.checksumFailed(v, b, err)
-			crc := want
-			c.dropIf(v, b, b, &crc)
-
-		case v.flights[b] != nil:
-			fl := v.flights[b]
-			fb := fl.block(b)
-			if fb.written {
-				// Written but dropped before it was recorded: wait for the
-				// committer to let it go, then fetch it again.
-				v.mu.Unlock()
-				v.fileMu.RUnlock()
-				if err := c.awaitSettled(ctx, fb); err != nil {
-					return 0, err
-				}
-				continue
-			}
-			fl.refs.Add(1) // keep the buffer until we copied from it
-			fetched = true
-			v.mu.Unlock()
-			v.fileMu.RUnlock()
-			select {
-			case <-fb.done:
-			case <-ctx.Done():
-				fl.unref()
-				return 0, ctx.Err()
-			}
-			if fl.stream != nil || errors.Is(fb.err, errAbandoned) {
-				// A streaming flight's block is read from the file once it
-				// arrived; an abandoned block is fetched again.
-				fl.unref()
-				if fb.err != nil && !errors.Is(fb.err, errAbandoned) {
-					return 0, fb.err
-				}
-				continue
-			}
-			if fb.err != nil {
-				fl.unref()
-				return 0, fb.err
-			}
-			n := copy(q, fl.data(b)[pos-b*v.bs:])
-			fl.unref()
-			c.countMiss(int64(n))
-			return n, nil
-
-		default:
-			v.mu.Unlock()
-			v.fileMu.RUnlock()
-		}
-		fetched = true
-		if _, err := c.ensure(v, b, last); err != nil {
-			return 0, err
-		}
+// fromFile reads the run of verified blocks from b on out of the data file.
+// A run counts as one: all hits, or all fetched by this read. Called with
+// v.fileMu shared and v.mu held; releases both.
+func (r *blockRead) fromFile() (int, readNext) {
+	c, v := r.h.c, r.h.v
+	e := r.b
+	for e < r.last && v.verified.has(e+1) && r.started.has(e+1) == r.fetched {
+		e++
 	}
+	v.mu.Unlock()
+	n := min(int64(len(r.q)), (e+1)*v.bs-r.pos)
+	got, err := v.file.ReadAt(r.q[:n], r.pos)
+	v.fileMu.RUnlock()
+	if int64(got) == n {
+		r.count(n)
+		return int(n), readServed
+	}
+	c.log.Warn("cache: cannot read a cached block; fetching it again", "err", err)
+	c.dropIf(v, r.b, e, nil)
+	return 0, readFetch
+}
+
+// checked reads present block b, not yet verified in this load, and
+// serves it only if it matches its CRC; else it drops it. Called with
+// v.fileMu shared and v.mu held; releases both.
+func (r *blockRead) checked() (int, readNext) {
+	c, v := r.h.c, r.h.v
+	want := v.crcs[r.b]
+	v.mu.Unlock()
+	n, ok, err := r.h.readVerified(r.q, r.pos, r.b, want)
+	v.fileMu.RUnlock()
+	if ok {
+		r.count(int64(n))
+		return n, readServed
+	}
+	c.checksumFailed(v, r.b, err)
+	crc := want
+	c.dropIf(v, r.b, r.b, &crc)
+	return 0, readFetch
+}
+
+// fromFlight waits for block b, in flight, to arrive, and copies it from
+// the flight's buffer. A streaming flight's block is read from the file
+// once it arrived; an abandoned block is fetched again. Called with
+// v.fileMu shared and v.mu held; releases both.
+func (r *blockRead) fromFlight(ctx context.Context) (int, readNext, error) {
+	c, v := r.h.c, r.h.v
+	fl := v.flights[r.b]
+	fb := fl.block(r.b)
+	if fb.written {
+		// Written but dropped before it was recorded: wait for the
+		// committer to let it go, then fetch it again.
+		v.mu.Unlock()
+		v.fileMu.RUnlock()
+		if err := c.awaitSettled(ctx, fb); err != nil {
+			return 0, readAgain, err
+		}
+		return 0, readAgain, nil
+	}
+	fl.refs.Add(1) // keep the buffer until we copied from it
+	defer fl.unref()
+	r.fetched = true
+	v.mu.Unlock()
+	v.fileMu.RUnlock()
+	select {
+	case <-fb.arrived:
+	case <-ctx.Done():
+		return 0, readAgain, ctx.Err()
+	}
+	switch {
+	case errors.Is(fb.err, errAbandoned):
+		return 0, readAgain, nil
+	case fb.err != nil:
+		return 0, readAgain, fb.err
+	case fl.stream != nil:
+		return 0, readAgain, nil
+	}
+	n := copy(r.q, fl.data(r.b)[r.pos-r.b*v.bs:])
+	c.countMiss(int64(n))
+	return n, readServed, nil
 }
 
 // blockBufs recycles whole-block buffers for checksum verification.
@@ -221,9 +272,12 @@ func (h *Handle) readVerified(q []byte, pos, b int64, want uint64) (int, bool, e
 	return copy(q, data[pos-b*v.bs:]), true, nil
 }
 
-// Settle returns once the blocks that arrived before the call (of any
-// version) are recorded, or known not to be: the committer otherwise waits
-// for a burst of fetching to pause. Missing then counts them as present.
+// Settle returns once the blocks queued for the committer before the call
+// (of any version) are recorded, or known not to be: the committer
+// otherwise waits for a burst of fetching to pause. Missing then counts
+// them as present. A block is queued once written to its data file, a
+// moment after the readers of a buffered fetch were served from its
+// buffer; Fetch waits for such blocks too.
 func (h *Handle) Settle() {
 	if h.check() == nil {
 		h.c.flushCommits()

@@ -31,12 +31,12 @@ func TestCapHoldsAndPinnedVersionsSurvive(t *testing.T) {
 
 	a := src.put("bkt", "a", 4*testBS, false)
 	ha := openHandle(t, c, a)
-	if err := ha.FetchAll(ctx, 2, nil); err != nil {
+	if err := ha.FetchAllWith(ctx, FetchOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	b := src.put("bkt", "b", 4*testBS, false)
 	hb := openHandle(t, c, b)
-	if err := hb.FetchAll(ctx, 2, nil); err != nil {
+	if err := hb.FetchAllWith(ctx, FetchOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	hb.Close()
@@ -45,7 +45,7 @@ func TestCapHoldsAndPinnedVersionsSurvive(t *testing.T) {
 	// c needs room: b, unpinned and least recently used, goes; a stays.
 	cc := src.put("bkt", "c", 4*testBS, false)
 	hc := openHandle(t, c, cc)
-	if err := hc.FetchAll(ctx, 2, nil); err != nil {
+	if err := hc.FetchAllWith(ctx, FetchOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	checkCap()
@@ -75,9 +75,9 @@ func TestCapHoldsAndPinnedVersionsSurvive(t *testing.T) {
 	// fine but not stored, and the cap still holds.
 	big := src.put("bkt", "big", 8*testBS, false)
 	hbig := openHandle(t, c, big)
-	err := hbig.FetchAll(ctx, 2, nil)
+	err := hbig.FetchAllWith(ctx, FetchOptions{Workers: 2})
 	if !errors.Is(err, ErrNotStored) {
-		t.Fatalf("FetchAll beyond the cap: %v", err)
+		t.Fatalf("FetchAllWith beyond the cap: %v", err)
 	}
 	readCheck(t, hbig, src.object(big.Ref()), 0, big.Size)
 	checkCap()
@@ -101,7 +101,7 @@ func TestRecencySurvivesRestart(t *testing.T) {
 	fill := func(c *Cache, key string) (*Handle, func()) {
 		info := src.put("bkt", key, 2*testBS, false)
 		h := openHandle(t, c, info)
-		if err := h.FetchAll(ctx, 1, nil); err != nil {
+		if err := h.FetchAllWith(ctx, FetchOptions{Workers: 1}); err != nil {
 			t.Fatal(err)
 		}
 		return h, func() { h.Close() }
@@ -180,8 +180,8 @@ func TestFullTmpfsServesReads(t *testing.T) {
 	statfs = unix.Statfs // later Opens see the real disk
 	h := openHandle(t, c, info)
 	readCheck(t, h, o, 0, info.Size)
-	if err := h.FetchAll(context.Background(), 4, nil); !errors.Is(err, ErrNotStored) {
-		t.Fatalf("FetchAll on a full tmpfs: %v", err)
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 4}); !errors.Is(err, ErrNotStored) {
+		t.Fatalf("FetchAllWith on a full tmpfs: %v", err)
 	}
 	readCheck(t, h, o, 0, info.Size)
 	if n := strings.Count(logs.String(), "cannot write to the cache"); n != 1 {
@@ -199,8 +199,8 @@ func TestFullTmpfsServesReads(t *testing.T) {
 	}
 	h = openHandle(t, c, info)
 	readCheck(t, h, o, 0, info.Size)
-	if err := h.FetchAll(context.Background(), 4, nil); !errors.Is(err, ErrNotStored) {
-		t.Fatalf("FetchAll beyond the free-space floor: %v", err)
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 4}); !errors.Is(err, ErrNotStored) {
+		t.Fatalf("FetchAllWith beyond the free-space floor: %v", err)
 	}
 	if !strings.Contains(logs.String(), "cache is full") {
 		t.Fatalf("no warning:\n%s", logs)
@@ -224,14 +224,14 @@ func TestUnwritableCacheServesReads(t *testing.T) {
 		h := openHandle(t, c, info)
 		readCheck(t, h, o, 0, info.Size)
 		readCheck(t, h, o, testBS-5, 10)
-		if err := h.FetchAll(context.Background(), 2, nil); !errors.Is(err, ErrNotStored) {
-			t.Fatalf("FetchAll into an unwritable cache: %v", err)
+		if err := h.FetchAllWith(context.Background(), FetchOptions{Workers: 2}); !errors.Is(err, ErrNotStored) {
+			t.Fatalf("FetchAllWith into an unwritable cache: %v", err)
 		}
 		if err := h.VerifyComplete(context.Background()); !errors.Is(err, ErrNotStored) {
 			t.Fatalf("VerifyComplete: %v", err)
 		}
-		if _, err := h.DataPath(); !errors.Is(err, ErrIncomplete) {
-			t.Fatalf("DataPath: %v", err)
+		if _, err := h.dataPath(); !errors.Is(err, ErrIncomplete) {
+			t.Fatalf("dataPath: %v", err)
 		}
 		h.Close()
 	}

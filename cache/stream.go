@@ -149,7 +149,7 @@ func (c *Cache) streamArrived(fl *flight, b int64, crc uint64) {
 	size := fl.v.blockLen(b)
 	c.stats.fetched.Add(size)
 	c.markWritten(fl, b)
-	close(fl.block(b).done)
+	close(fl.block(b).arrived)
 	fl.unref()
 	c.queueCommit(fl, b, crc, size)
 }

@@ -43,7 +43,7 @@ type pinnedVersion interface {
 	// cannot keep them.
 	FetchAllWith(ctx context.Context, o cache.FetchOptions) error
 	// ReadFd returns the data file's descriptor once the range is
-	// verified in it, pinned until release; ErrNotInFile means: ReadAt.
+	// verified in it, pinned until release; any error means: use ReadAt.
 	ReadFd(ctx context.Context, off, n int64) (fd uintptr, release func(), err error)
 	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
 	Close() error

@@ -55,7 +55,7 @@
 //     readable there; ErrNotStored means the cache could not keep them,
 //     and AwaitArrived then brings them into its buffers instead.
 //   - ReadFd's descriptor holds the range's bytes until its release is
-//     called; ErrNotInFile means: read through ReadAt.
+//     called; any error means: read through ReadAt.
 //   - Errors keep their type (errors.Is with the rangefetch errors), which
 //     the tree maps to errno values (errors.go).
 //   - Everything is safe for concurrent use, and a closed version or cache

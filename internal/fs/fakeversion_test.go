@@ -94,7 +94,7 @@ func (v *fakeVersion) FetchAllWith(ctx context.Context, o cache.FetchOptions) er
 }
 
 func (v *fakeVersion) ReadFd(ctx context.Context, off, n int64) (uintptr, func(), error) {
-	return 0, nil, cache.ErrNotInFile
+	return 0, nil, errNotInFile
 }
 
 func (v *fakeVersion) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
@@ -150,3 +150,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// errNotInFile is what the fake's ReadFd answers: nothing is in a data
+// file, so every read goes through ReadAt.
+var errNotInFile = errors.New("fake version: range not in a data file")
