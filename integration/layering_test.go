@@ -21,10 +21,11 @@ var layers = map[string][]string{
 	"internal/fs":                      {"object", "cache", "rangefetch"},
 	"internal/ossserver":               {},
 	"internal/ossserver/ossservertest": {"internal/ossserver"},
+	"internal/mountinfo":               {},
 	"internal/testutil":                {},
 	"integration":                      {},
 	"bench/sdkdownload":                {},
-	"cmd/ossmount":                     {"object", "cache", "rangefetch", "materialize", "internal/fs", "internal/ossserver"},
+	"cmd/ossmount":                     {"object", "cache", "rangefetch", "materialize", "internal/fs", "internal/ossserver", "internal/mountinfo"},
 }
 
 const module = "github.com/ossmount/ossmount"
