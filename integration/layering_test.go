@@ -18,7 +18,7 @@ var layers = map[string][]string{
 	"rangefetch":                       {"object"},
 	"cache":                            {"object", "rangefetch"},
 	"materialize":                      {"object", "cache", "rangefetch"},
-	"internal/fs":                      {"object", "cache", "rangefetch"},
+	"internal/fs":                      {"object", "cache", "rangefetch", "internal/mountinfo"},
 	"internal/ossserver":               {},
 	"internal/ossserver/ossservertest": {"internal/ossserver"},
 	"internal/mountinfo":               {},
