@@ -5,39 +5,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// seriesByLabel gathers reg and returns the value of every series of the
-// metric name, keyed by the value of its label label ("" if it has none).
-func seriesByLabel(t *testing.T, reg prometheus.Gatherer, name, label string) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			key := ""
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label {
-					key = l.GetValue()
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				out[key] = m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				out[key] = m.GetGauge().GetValue()
-			}
-		}
-	}
-	return out
-}
 
 // Two caches of one process share a registry, each counting its own reads
 // under its own cache_dir; closing one takes its series away and lets the
@@ -61,8 +31,8 @@ func TestMetricsOfTwoCachesOnOneRegistry(t *testing.T) {
 	hb := openHandle(t, b, info)
 	readCheck(t, hb, o, 0, 3000) // miss
 
-	miss := seriesByLabel(t, reg, "ossmount_cache_miss_bytes_total", "cache_dir")
-	hit := seriesByLabel(t, reg, "ossmount_cache_hit_bytes_total", "cache_dir")
+	miss := testutil.SeriesByLabel(t, reg, "ossmount_cache_miss_bytes_total", "cache_dir")
+	hit := testutil.SeriesByLabel(t, reg, "ossmount_cache_hit_bytes_total", "cache_dir")
 	if len(miss) != 2 || miss[a.Dir()] != 1000 || miss[b.Dir()] != 3000 {
 		t.Fatalf("miss bytes by cache_dir %v, want %s=1000 and %s=3000", miss, a.Dir(), b.Dir())
 	}
@@ -73,7 +43,7 @@ func TestMetricsOfTwoCachesOnOneRegistry(t *testing.T) {
 		t.Fatalf("stats of the first cache %+v", st)
 	}
 	for _, name := range []string{"ossmount_cache_evictions_total", "ossmount_cache_checksum_failures_total", "ossmount_cache_unrecorded_bytes"} {
-		if got := seriesByLabel(t, reg, name, "cache_dir"); len(got) != 2 {
+		if got := testutil.SeriesByLabel(t, reg, name, "cache_dir"); len(got) != 2 {
 			t.Fatalf("%s has series %v, want one per cache", name, got)
 		}
 	}
@@ -82,11 +52,11 @@ func TestMetricsOfTwoCachesOnOneRegistry(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := seriesByLabel(t, reg, "ossmount_cache_miss_bytes_total", "cache_dir"); len(got) != 1 || got[b.Dir()] != 3000 {
+	if got := testutil.SeriesByLabel(t, reg, "ossmount_cache_miss_bytes_total", "cache_dir"); len(got) != 1 || got[b.Dir()] != 3000 {
 		t.Fatalf("after closing the first cache: %v", got)
 	}
 	again := openTest(t, dirA, testBS, src, withMetrics)
-	if got := seriesByLabel(t, reg, "ossmount_cache_miss_bytes_total", "cache_dir"); len(got) != 2 || got[again.Dir()] != 0 {
+	if got := testutil.SeriesByLabel(t, reg, "ossmount_cache_miss_bytes_total", "cache_dir"); len(got) != 2 || got[again.Dir()] != 0 {
 		t.Fatalf("after reopening the first cache: %v", got)
 	}
 }

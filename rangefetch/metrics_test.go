@@ -7,34 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/rangefetch"
 )
-
-// seriesByEndpoint gathers reg and sums the series of the metric name by
-// their endpoint label.
-func seriesByEndpoint(t *testing.T, reg prometheus.Gatherer, name string) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			endpoint := ""
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "endpoint" {
-					endpoint = l.GetValue()
-				}
-			}
-			out[endpoint] += m.GetCounter().GetValue()
-		}
-	}
-	return out
-}
 
 // read fetches the first n bytes of key through c.
 func read(t *testing.T, c *rangefetch.Client, key string, n int64) {
@@ -60,25 +35,25 @@ func TestMetricsOfTwoClientsOnOneRegistry(t *testing.T) {
 	read(t, b.client, "k", 4)
 	read(t, b.client, "k", 4)
 
-	bytes := seriesByEndpoint(t, reg, "ossmount_rangefetch_bytes_total")
+	bytes := testutil.SeriesByLabel(t, reg, "ossmount_rangefetch_bytes_total", "endpoint")
 	ea, eb := a.client.Endpoint(), b.client.Endpoint()
 	if len(bytes) != 2 || bytes[ea] != 10 || bytes[eb] != 8 {
 		t.Fatalf("bytes by endpoint %v, want %s=10 and %s=8", bytes, ea, eb)
 	}
-	requests := seriesByEndpoint(t, reg, "ossmount_rangefetch_requests_total")
+	requests := testutil.SeriesByLabel(t, reg, "ossmount_rangefetch_requests_total", "endpoint")
 	if len(requests) != 2 || requests[ea] != 2 || requests[eb] != 4 {
 		t.Fatalf("requests by endpoint %v, want %s=2 and %s=4", requests, ea, eb)
 	}
 
 	a.client.Close()
-	if bytes := seriesByEndpoint(t, reg, "ossmount_rangefetch_bytes_total"); len(bytes) != 1 || bytes[eb] != 8 {
+	if bytes := testutil.SeriesByLabel(t, reg, "ossmount_rangefetch_bytes_total", "endpoint"); len(bytes) != 1 || bytes[eb] != 8 {
 		t.Fatalf("after closing the first client: %v", bytes)
 	}
 	// The endpoint is free again for a new client.
 	c := a.newClient(t, register)
 	read(t, c, "k", 3)
 	a.client.Close() // a second Close must not take the new client's series
-	if bytes := seriesByEndpoint(t, reg, "ossmount_rangefetch_bytes_total"); bytes[ea] != 3 {
+	if bytes := testutil.SeriesByLabel(t, reg, "ossmount_rangefetch_bytes_total", "endpoint"); bytes[ea] != 3 {
 		t.Fatalf("after a new client of the first endpoint: %v", bytes)
 	}
 }

@@ -7,31 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/internal/testutil"
 )
-
-// seriesByMountpoint gathers reg and returns the series of the metric name
-// by their mountpoint label.
-func seriesByMountpoint(t *testing.T, reg prometheus.Gatherer, name string) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "mountpoint" {
-					out[l.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
-}
 
 // Two mounts of one process share a registry, each exporting its own
 // counters under its mountpoint; unregistering one leaves the other.
@@ -57,7 +34,7 @@ func TestMetricsOfTwoMountsOnOneRegistry(t *testing.T) {
 		"ossmount_fuse_read_bytes_total": {"/mnt/a": 3000, "/mnt/b": 0},
 		"ossmount_fuse_lookups_total":    {"/mnt/a": 0, "/mnt/b": 7},
 	} {
-		got := seriesByMountpoint(t, reg, name)
+		got := testutil.SeriesByLabel(t, reg, name, "mountpoint")
 		if len(got) != len(want) || got["/mnt/a"] != want["/mnt/a"] || got["/mnt/b"] != want["/mnt/b"] {
 			t.Fatalf("%s by mountpoint %v, want %v", name, got, want)
 		}
@@ -71,7 +48,7 @@ func TestMetricsOfTwoMountsOnOneRegistry(t *testing.T) {
 	}
 
 	unregisterA()
-	if got := seriesByMountpoint(t, reg, "ossmount_fuse_reads_total"); len(got) != 1 || got["/mnt/b"] != 1 {
+	if got := testutil.SeriesByLabel(t, reg, "ossmount_fuse_reads_total", "mountpoint"); len(got) != 1 || got["/mnt/b"] != 1 {
 		t.Fatalf("after unregistering the first mount: %v", got)
 	}
 	if _, err := registerMetrics(reg, &b, "/mnt/b"); err == nil {
