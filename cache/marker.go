@@ -56,6 +56,7 @@ var legacyEntries = map[string]bool{
 	"data":         true,
 	"lock":         false,
 	"control.sock": false, // left by an owner that crashed
+	"ossmount.log": false, // the log of a background mount
 }
 
 // classifyDir says what dir holds, without changing anything. A directory
@@ -89,17 +90,20 @@ func classifyDir(dir string) (dirKind, error) {
 		}
 		return dirMarked, nil
 	}
-	seen := 0
+	core := 0 // of index, data and lock
 	for _, e := range entries {
 		isDir, ok := legacyEntries[e.Name()]
-		if !ok || e.IsDir() != isDir {
+		if !ok || e.IsDir() != isDir || !(e.Type().IsRegular() || e.IsDir() || e.Name() == "control.sock") {
 			return 0, &NotCacheError{Dir: dir, Reason: fmt.Sprintf("it holds %q and no %s marker", e.Name(), MarkerName)}
 		}
-		if e.Name() != "control.sock" {
-			seen++
+		if e.Name() == "index" || e.Name() == "data" || e.Name() == "lock" {
+			core++
 		}
 	}
-	if seen != 3 {
+	// A background mount that failed before it opened the cache left
+	// only its log.
+	onlyLog := len(entries) == 1 && entries[0].Name() == "ossmount.log"
+	if core != 3 && !onlyLog {
 		return 0, &NotCacheError{Dir: dir, Reason: fmt.Sprintf("it holds part of a cache's files and no %s marker", MarkerName)}
 	}
 	return dirUnmarked, nil
@@ -121,6 +125,19 @@ func readMarker(dir string) (format int, empty bool, err error) {
 		return 0, false, &NotCacheError{Dir: dir, Reason: fmt.Sprintf("its %s file is not an ossmount marker", MarkerName)}
 	}
 	return n, false, nil
+}
+
+// Claim makes dir a cache directory as Open does, without opening the
+// cache, so that a caller may keep files of its own there (the mount's
+// log): a missing or empty directory is created or marked, a cache is
+// made private, anything else is refused with *NotCacheError and left
+// untouched.
+func Claim(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return claimDir(abs, false)
 }
 
 // claimDir makes dir a cache directory the cache owns, or refuses it: a

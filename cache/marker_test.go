@@ -78,6 +78,9 @@ func TestOpenRefusesAFolderThatIsNotACache(t *testing.T) {
 					t.Fatalf("Open of a folder holding notes.txt: %v", err)
 				}
 			}
+			if err := Claim(dir); !errors.As(err, new(*NotCacheError)) {
+				t.Fatalf("Claim of a folder holding notes.txt: %v", err)
+			}
 			sameSnapshot(t, "a refused Open", before, dirSnapshot(t, dir))
 		})
 	}
@@ -154,6 +157,7 @@ func TestOpenAdoptsACacheWithoutMarker(t *testing.T) {
 	c.Close()
 	os.Remove(filepath.Join(dir, MarkerName))
 	os.WriteFile(filepath.Join(dir, "control.sock"), nil, 0o600)
+	os.WriteFile(filepath.Join(dir, "ossmount.log"), []byte("mounted\n"), 0o600)
 	os.Chmod(dir, 0o755)
 
 	gets := src.gets.Load()
