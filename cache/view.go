@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -71,7 +72,8 @@ func OpenView(opts Options) (*View, error) {
 	db, err := badger.Open(badgerOptions(ixDir, opts.Logger).WithReadOnly(true))
 	if err != nil {
 		v.Close()
-		if errors.Is(err, badger.ErrTruncateNeeded) {
+		// badger's wrapping does not always keep the chain.
+		if errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()) {
 			return nil, fmt.Errorf("%s: %w (its owner stopped without closing it); the next mount, materialize or cache verify recovers it", dir, ErrUncleanIndex)
 		}
 		return nil, fmt.Errorf("open cache index %s read-only: %w", ixDir, err)

@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -192,5 +194,72 @@ func TestOpenWaitsForAView(t *testing.T) {
 	v.Close()
 	if err := <-opened; err != nil {
 		t.Fatalf("Open after the View closed: %v", err)
+	}
+}
+
+const viewKillEnv = "OSSMOUNT_CACHE_VIEW_KILL_DIR"
+
+// TestViewKilledOwnerHelper is the child of TestViewOfAKilledOwnersCache;
+// it does nothing in a normal run. It caches a block, says so on stdout
+// and waits to be killed, leaving its index open.
+func TestViewKilledOwnerHelper(t *testing.T) {
+	dir := os.Getenv(viewKillEnv)
+	if dir == "" {
+		t.Skip("helper process of TestViewOfAKilledOwnersCache")
+	}
+	src := newMemSource(testBS)
+	info := src.put("bkt", "obj", 2*testBS, false)
+	c, err := Open(Options{Dir: dir, BlockSize: testBS, MinFreeRatio: -1}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Open(context.Background(), info)
+	if err == nil {
+		err = h.Fetch(context.Background(), 0, 1)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("cached\n")
+	select {}
+}
+
+// The index of an owner killed with SIGKILL needs a recovery write: a
+// View says so and changes nothing; the next owner recovers it, and a
+// View then reads it.
+func TestViewOfAKilledOwnersCache(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestViewKilledOwnerHelper$")
+	cmd.Env = append(os.Environ(), viewKillEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "cached\n" {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	before := dirSnapshot(t, dir)
+	if _, err := OpenView(Options{Dir: dir}); !errors.Is(err, ErrUncleanIndex) {
+		t.Fatalf("OpenView of a killed owner's cache: %v", err)
+	}
+	sameSnapshot(t, "OpenView", before, dirSnapshot(t, dir))
+
+	openTest(t, dir, testBS, nil).Close()
+	v, err := OpenView(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	list, err := v.Versions()
+	if err != nil || len(list) != 1 || list[0].PresentBlocks != 1 {
+		t.Fatalf("versions after recovery: %+v %v", list, err)
 	}
 }
