@@ -70,6 +70,12 @@ that holds something else is left alone with an error (exit 1).`,
 			var locked *cache.LockedError
 			switch {
 			case errors.Is(err, cache.ErrNoCache):
+				if asJSON {
+					return writeJSON(out, struct {
+						Dir     string
+						NoCache bool
+					}{viewDir(f), true})
+				}
 				fmt.Fprintf(out, "no cache at %s\n", viewDir(f))
 				return nil
 			case errors.As(err, &locked):
