@@ -78,8 +78,10 @@ type Cache struct {
 	statfs     func(path string, st *unix.Statfs_t) error
 }
 
-// Open opens (creating if needed) the cache directory opts.Dir and becomes
-// its only owner; if another process owns it, Open fails with *LockedError.
+// Open opens the cache directory opts.Dir and becomes its only owner; if
+// another process owns it, Open fails with *LockedError. A new or empty
+// directory becomes a cache (unless opts.Existing); a directory that holds
+// anything but a cache is refused with *NotCacheError and left untouched.
 // src fetches missing blocks; it may be nil for maintenance (Stats, Verify,
 // Clear), in which case reading a missing block fails with ErrNoSource.
 func Open(opts Options, src Source) (*Cache, error) {
@@ -91,7 +93,7 @@ func Open(opts Options, src Source) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ensurePrivateDir(dir); err != nil {
+	if err := claimDir(dir, opts.Existing); err != nil {
 		return nil, err
 	}
 	lock, err := lockDir(dir)
@@ -153,8 +155,9 @@ func Open(opts Options, src Source) (*Cache, error) {
 // FetchAllWith's default run length; it takes any, streaming it to disk.
 const maxRunBytes = 4 << 20
 
-// ensurePrivateDir creates dir with mode 0700, or tightens an existing
-// looser mode: the cache holds object data the owner may not share.
+// ensurePrivateDir creates dir, a directory inside the cache's own, with
+// mode 0700, or tightens an existing looser mode: the cache holds object
+// data the owner may not share.
 func ensurePrivateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create cache directory: %w", err)

@@ -6,6 +6,7 @@
 //
 // A cache directory (mode 0700, files 0600) holds:
 //
+//	OSSMOUNT-CACHE        the marker: "ossmount cache format 1" (marker.go)
 //	lock                  flock(2)ed by the owning process; holds its pid
 //	control.sock          the owner's control socket (materialize.SocketPath)
 //	index/                a badger v4 database: the index described below

@@ -161,6 +161,10 @@ func TestFullTmpfsServesReads(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, dataDirName)
 	os.MkdirAll(data, 0o700)
+	// A data/ of its own makes the directory a cache only with the marker.
+	if err := writeMarker(dir); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", data).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount tmpfs: %v %s", err, out)
 	}

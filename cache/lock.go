@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +16,19 @@ import (
 // flock(2) on DIR/lock, taken before badger opens, holding the owner's pid so
 // that a second process can say who owns the directory. flock locks die with
 // the process, so a crash never leaves a stale lock behind.
+//
+// A View holds the same file with a shared lock while it reads the index,
+// so that no owner opens badger under it (badger would refuse, or the View
+// would read files the owner rewrites). An owner that finds only shared
+// holders waits for them, up to inspectorWait, rather than fail.
 type dirLock struct{ f *os.File }
+
+// inspectorWait bounds how long Open waits for Views to finish reading.
+const inspectorWait = 10 * time.Second
+
+// waitForViews pauses between attempts at the owner's lock while Views
+// hold it; tests replace it to see that Open waits.
+var waitForViews = func() { time.Sleep(20 * time.Millisecond) }
 
 func lockDir(dir string) (*dirLock, error) {
 	path := filepath.Join(dir, "lock")
@@ -23,12 +36,9 @@ func lockDir(dir string) (*dirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open cache lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flockExclusive(f, dir); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, &LockedError{Dir: dir, PID: readLockPID(dir)}
-		}
-		return nil, fmt.Errorf("lock cache directory %s: %w", dir, err)
+		return nil, err
 	}
 	_ = f.Chmod(0o600)
 	if err := f.Truncate(0); err == nil {
@@ -37,6 +47,53 @@ func lockDir(dir string) (*dirLock, error) {
 			f.Close()
 			return nil, fmt.Errorf("write cache lock: %w", err)
 		}
+	}
+	return &dirLock{f: f}, nil
+}
+
+// flockExclusive takes the owner's lock on f, waiting while only Views
+// hold it.
+func flockExclusive(f *os.File, dir string) error {
+	fd := int(f.Fd())
+	deadline := time.Now().Add(inspectorWait)
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("lock cache directory %s: %w", dir, err)
+		}
+		// A shared lock is refused exactly when an owner holds the
+		// exclusive one; granted, only Views are there.
+		if err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err != nil {
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return &LockedError{Dir: dir, PID: readLockPID(dir)}
+			}
+			return fmt.Errorf("lock cache directory %s: %w", dir, err)
+		}
+		_ = unix.Flock(fd, unix.LOCK_UN)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cache directory %s is being read by another process (ossmount cache stats or list) for over %v; try again", dir, inspectorWait)
+		}
+		waitForViews()
+	}
+}
+
+// lockDirShared takes a View's shared lock on the lock file of dir,
+// without creating it: it fails with os.ErrNotExist if there is none, and
+// with *LockedError if an owner holds the directory.
+func lockDirShared(dir string) (*dirLock, error) {
+	f, err := os.Open(filepath.Join(dir, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &LockedError{Dir: dir, PID: readLockPID(dir)}
+		}
+		return nil, fmt.Errorf("lock cache directory %s: %w", dir, err)
 	}
 	return &dirLock{f: f}, nil
 }

@@ -21,9 +21,14 @@ type Source interface {
 
 // Options configure Open. The zero value is usable.
 type Options struct {
-	// Dir is the cache directory, created with mode 0700 (tightened if it is
-	// looser). Default DefaultDir().
+	// Dir is the cache directory: a new or empty directory (created with
+	// mode 0700, and given the OSSMOUNT-CACHE marker), or an existing
+	// cache, whose mode is tightened to 0700. Anything else is refused.
+	// Default DefaultDir().
 	Dir string
+	// Existing makes Open fail with ErrNoCache rather than create a cache
+	// where there is none (the maintenance commands use it).
+	Existing bool
 	// BlockSize is the unit of fetching and of the index, for a new cache
 	// only: an existing cache keeps the size recorded in its index. It must
 	// be a multiple of 4096. Default 1 MiB.

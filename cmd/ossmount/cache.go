@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -32,15 +34,18 @@ func newCacheCommand() *cobra.Command {
 		Long: `The cache keeps the blocks of objects that were read (by a mount or by
 materialize) in sparse files, with an index of the blocks present. It
 survives unmounts, crashes and reboots. One process owns a cache directory
-at a time; verify and clear need it to be free (unmount first).`,
+at a time; verify and clear need it to be free (unmount first). A cache
+directory carries the marker file OSSMOUNT-CACHE; no command takes over
+a directory that holds anything else. stats and list only read.`,
 		Example: `  ossmount cache stats
+  ossmount cache list oss://my-bucket/
   ossmount cache verify --cache-dir /data/ossmount-cache
   ossmount cache clear oss://my-bucket/logs/`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	f.register(cmd.PersistentFlags())
-	cmd.AddCommand(newCacheStatsCommand(&f), newCacheVerifyCommand(&f), newCacheClearCommand(&f))
+	cmd.AddCommand(newCacheStatsCommand(&f), newCacheListCommand(&f), newCacheVerifyCommand(&f), newCacheClearCommand(&f))
 	return cmd
 }
 
@@ -50,34 +55,45 @@ func newCacheStatsCommand(f *cacheFlags) *cobra.Command {
 		Use:   "stats",
 		Short: "Show what the cache holds",
 		Long: `Show the number of cached object versions, the disk space they use
-(allocated bytes, not apparent sizes), the index size and the limit. If a
-running mount owns the cache, stats names its pid and counts the data files
-without opening the index.`,
+(allocated bytes, not apparent sizes), the index size and the limit that
+--cache-size and the free space set. Stats only reads: it changes nothing
+in the cache directory, whatever the flags. If a running mount owns the
+cache, stats names its pid and counts the data files without opening the
+index. A directory without a cache gets "no cache at DIR" (exit 0); one
+that holds something else is left alone with an error (exit 1).`,
 		Example: `  ossmount cache stats
   ossmount cache stats --cache-dir /var/cache/ossmount --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger(false, cmd.ErrOrStderr())
-			opts, err := f.options(log)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			if _, err := os.Stat(opts.Dir); errors.Is(err, os.ErrNotExist) {
-				fmt.Fprintf(out, "no cache at %s yet\n", opts.Dir)
-				return nil
-			}
-			c, err := cache.Open(opts, nil)
+			v, err := openCacheView(cmd, f)
 			var locked *cache.LockedError
-			if errors.As(err, &locked) {
-				return printOwnedStats(out, opts.Dir, locked.PID, asJSON)
+			switch {
+			case errors.Is(err, cache.ErrNoCache):
+				if asJSON {
+					return writeJSON(out, struct {
+						Dir     string
+						NoCache bool
+					}{viewDir(f), true})
+				}
+				fmt.Fprintf(out, "no cache at %s\n", viewDir(f))
+				return nil
+			case errors.As(err, &locked):
+				return printUnreadIndexStats(out, locked.Dir,
+					fmt.Sprintf("ossmount process %d holds it; hit and miss counters are that process's", locked.PID),
+					locked.PID, false, asJSON)
+			case errors.Is(err, cache.ErrUncleanIndex):
+				return printUnreadIndexStats(out, viewDir(f),
+					"none; the index was not closed cleanly and is recovered by the next mount, materialize or cache verify",
+					0, true, asJSON)
+			case err != nil:
+				return err
 			}
+			defer v.Close()
+			s, err := v.Stats()
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			c.WaitCounted()
-			s := c.Stats()
 			if asJSON {
 				return writeJSON(out, s)
 			}
@@ -89,8 +105,6 @@ without opening the index.`,
 			fmt.Fprintf(w, "bytes on disk\t%s (%d)\n", humanize.IBytes(uint64(s.BytesOnDisk)), s.BytesOnDisk)
 			fmt.Fprintf(w, "index size\t%s\n", humanize.IBytes(uint64(s.IndexBytes)))
 			fmt.Fprintf(w, "limit\t%s\n", humanize.IBytes(uint64(s.LimitBytes)))
-			fmt.Fprintf(w, "hit bytes\t%s (since start)\n", humanize.IBytes(uint64(s.HitBytes)))
-			fmt.Fprintf(w, "miss bytes\t%s (since start)\n", humanize.IBytes(uint64(s.MissBytes)))
 			return w.Flush()
 		},
 	}
@@ -98,27 +112,150 @@ without opening the index.`,
 	return cmd
 }
 
-// printOwnedStats reports a cache another process owns: who, and what its
-// data files take on disk (the index stays the owner's).
-func printOwnedStats(out io.Writer, dir string, pid int, asJSON bool) error {
+// openCacheView opens the cache of the flags read-only.
+func openCacheView(cmd *cobra.Command, f *cacheFlags) (*cache.View, error) {
+	opts, err := f.options(newLogger(false, cmd.ErrOrStderr()))
+	if err != nil {
+		return nil, err
+	}
+	return cache.OpenView(opts)
+}
+
+// viewDir is the absolute cache directory of the flags, for messages.
+func viewDir(f *cacheFlags) string {
+	dir := f.dir
+	if dir == "" {
+		dir = cache.DefaultDir()
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// printUnreadIndexStats reports a cache whose index cannot be read (a
+// process owns it, or it needs recovery): who owns it, and what its data
+// files take on disk.
+func printUnreadIndexStats(out io.Writer, dir, owner string, pid int, unclean, asJSON bool) error {
 	files, bytes, err := cache.DiskUsage(dir)
 	if err != nil {
 		return err
 	}
 	if asJSON {
 		return writeJSON(out, struct {
-			Dir         string
-			OwnerPID    int
-			Entries     int
-			BytesOnDisk int64
-		}{dir, pid, files, bytes})
+			Dir          string
+			OwnerPID     int
+			IndexUnclean bool
+			Entries      int
+			BytesOnDisk  int64
+		}{dir, pid, unclean, files, bytes})
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "cache directory\t%s\n", dir)
-	fmt.Fprintf(w, "owner\tossmount process %d holds it; hit and miss counters are that process's\n", pid)
+	fmt.Fprintf(w, "owner\t%s\n", owner)
 	fmt.Fprintf(w, "entries\t%d (data files)\n", files)
 	fmt.Fprintf(w, "bytes on disk\t%s (%d)\n", humanize.IBytes(uint64(bytes)), bytes)
 	return w.Flush()
+}
+
+func newCacheListCommand(f *cacheFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [oss://BUCKET[/PREFIX]]",
+		Short: "List the cached object versions",
+		Long: `List every cached object version (or those under oss://BUCKET/PREFIX),
+most recently used first: its size, how much of it the cache holds, its
+state and its last use. The state is "verified" when every block is
+present and their combined CRC64 matched the one OSS reported,
+"complete" when every block is present and checked but OSS reported no
+CRC64, "unchecked" when every block is present but the whole was not
+checked yet, and "partial" otherwise.
+
+List only reads: it changes nothing in the cache directory. It needs the
+index, which a running mount holds: unmount first (cache stats shows the
+disk usage meanwhile). Exit codes: 0 listed (or no cache at DIR), 1 the
+cache is in use or DIR is not a cache, 2 usage error.`,
+		Example: `  ossmount cache list
+  ossmount cache list oss://my-bucket/datasets/ --json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("%s takes at most one argument, oss://BUCKET[/PREFIX]", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var u rangefetch.URL
+			if len(args) == 1 {
+				var err error
+				if u, err = rangefetch.ParseURL(args[0]); err != nil {
+					return usagef("%v", err)
+				}
+			}
+			out := cmd.OutOrStdout()
+			v, err := openCacheView(cmd, f)
+			var locked *cache.LockedError
+			switch {
+			case errors.Is(err, cache.ErrNoCache):
+				if asJSON {
+					return writeJSON(out, []cache.VersionInfo{})
+				}
+				fmt.Fprintf(out, "no cache at %s\n", viewDir(f))
+				return nil
+			case errors.As(err, &locked):
+				return fmt.Errorf("%w; cache list reads the index, which that process holds: unmount first (cache stats shows the disk usage meanwhile)", err)
+			case err != nil:
+				return err
+			}
+			defer v.Close()
+			all, err := v.Versions()
+			if err != nil {
+				return err
+			}
+			list := []cache.VersionInfo{}
+			for _, vi := range all {
+				if u.Bucket == "" || (vi.Bucket == u.Bucket && strings.HasPrefix(vi.Key, u.Key)) {
+					list = append(list, vi)
+				}
+			}
+			if asJSON {
+				return writeJSON(out, list)
+			}
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "SIZE\tPRESENT\tSTATE\tLAST USE\tOBJECT\n")
+			for _, vi := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n",
+					humanize.IBytes(uint64(vi.Size)), presentText(vi), versionState(vi),
+					vi.LastUse.Local().Format("2006-01-02 15:04:05"),
+					rangefetch.URL{Bucket: vi.Bucket, Key: vi.Key})
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the versions as JSON")
+	return cmd
+}
+
+// presentText is how much of a version the cache holds, in bytes and as
+// a share of the object.
+func presentText(vi cache.VersionInfo) string {
+	if vi.Size == 0 {
+		return "0 B (100%)"
+	}
+	return fmt.Sprintf("%s (%d%%)", humanize.IBytes(uint64(vi.PresentBytes)), vi.PresentBytes*100/vi.Size)
+}
+
+// versionState names what the cache knows of a version's integrity.
+func versionState(vi cache.VersionInfo) string {
+	switch {
+	case vi.Verified:
+		return "verified"
+	case vi.Complete:
+		return "complete"
+	case vi.PresentBlocks == vi.Blocks:
+		return "unchecked"
+	default:
+		return "partial"
+	}
 }
 
 func writeJSON(out io.Writer, v any) error {
@@ -133,12 +270,20 @@ func newCacheVerifyCommand(f *cacheFlags) *cobra.Command {
 		Short: "Check every cached block against its checksum",
 		Long: fmt.Sprintf(`Read every block the cache holds and check it against the CRC64 recorded
 when it was fetched. Blocks that fail are dropped; they will be fetched
-again when read. Exits with code %d if any block was dropped.`, exitCacheDropped),
+again when read. Where there is no cache, verify says so and creates none.
+
+Exit codes: 0 every block is good (or there is no cache at DIR), 1 the
+cache is in use, DIR is not a cache, or verify failed, 2 usage error, %d
+corrupt blocks were dropped.`, exitCacheDropped),
 		Example: `  ossmount cache verify
   ossmount cache verify --cache-dir /data/ossmount-cache || echo "corrupt blocks were dropped"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := openCacheExclusive(cmd, f)
+			if errors.Is(err, cache.ErrNoCache) {
+				fmt.Fprintf(cmd.OutOrStdout(), "no cache at %s; nothing to verify\n", viewDir(f))
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -174,7 +319,11 @@ func newCacheClearCommand(f *cacheFlags) *cobra.Command {
 		Use:   "clear [oss://BUCKET[/PREFIX]]",
 		Short: "Remove cached objects",
 		Long: `Remove the cached versions of the objects under oss://BUCKET/PREFIX, of a
-whole bucket, or (without an argument) everything in the cache.`,
+whole bucket, or (without an argument) everything in the cache. Where
+there is no cache, clear says so and creates none.
+
+Exit codes: 0 removed (or there is no cache at DIR), 1 the cache is in
+use, DIR is not a cache, or clear failed, 2 usage error.`,
 		Example: `  ossmount cache clear
   ossmount cache clear oss://my-bucket
   ossmount cache clear oss://my-bucket/datasets/2024/`,
@@ -193,6 +342,10 @@ whole bucket, or (without an argument) everything in the cache.`,
 				}
 			}
 			c, err := openCacheExclusive(cmd, f)
+			if errors.Is(err, cache.ErrNoCache) {
+				fmt.Fprintf(cmd.OutOrStdout(), "no cache at %s; nothing to clear\n", viewDir(f))
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -211,13 +364,15 @@ whole bucket, or (without an argument) everything in the cache.`,
 	}
 }
 
-// openCacheExclusive opens the cache for maintenance, explaining what to do
-// if a running mount owns it.
+// openCacheExclusive opens an existing cache for maintenance, explaining
+// what to do if a running mount owns it. Where there is no cache it
+// creates none and returns an error wrapping cache.ErrNoCache.
 func openCacheExclusive(cmd *cobra.Command, f *cacheFlags) (*cache.Cache, error) {
 	opts, err := f.options(newLogger(false, cmd.ErrOrStderr()))
 	if err != nil {
 		return nil, err
 	}
+	opts.Existing = true
 	c, err := cache.Open(opts, nil)
 	var locked *cache.LockedError
 	if errors.As(err, &locked) {

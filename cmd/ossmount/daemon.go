@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/internal/fs"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -39,8 +40,9 @@ func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountp
 	if err != nil {
 		return fmt.Errorf("cannot find the ossmount executable to start the mount: %w", err)
 	}
-	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return fmt.Errorf("cache directory: %w", err)
+	// The log goes into the cache directory only once it is the cache's.
+	if err := cache.Claim(cacheDir); err != nil {
+		return err
 	}
 	logPath := filepath.Join(cacheDir, logFileName)
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
