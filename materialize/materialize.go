@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/object"
@@ -117,8 +118,8 @@ func (r *run) prepareDest() error {
 	if !st.IsDir() {
 		return localIOf("destination directory %s is not a directory", dir)
 	}
-	if st, err := os.Stat(r.req.Dest); err == nil && st.IsDir() {
-		return localIOf("destination %s is a directory; name the file to create", r.req.Dest)
+	if err := refuseSpecial(r.req.Dest); err != nil {
+		return err
 	}
 	unlock := destLocks.lock(r.req.Dest)
 	if n := removeStaleTemps(r.req.Dest); n > 0 {
@@ -175,14 +176,18 @@ func (r *run) version(ctx context.Context, info object.Info) (Result, error) {
 }
 
 // cacheError classifies an error of the cache: cancellations and OSS
-// failures keep their kinds, everything else is local I/O.
+// failures keep their kinds, everything else is local I/O. An error that
+// is local I/O already was described where it happened and passes through
+// unchanged, so that a message never says the same thing twice.
 func cacheError(what string, err error) error {
 	var rf *rangefetch.Error
 	switch {
-	case isCancel(err) || errors.As(err, &rf):
+	case isCancel(err) || errors.As(err, &rf) || errors.Is(err, ErrLocalIO):
 		return err
+	case errors.Is(err, syscall.ENOSPC):
+		return localIOf("%s: %w; free disk space there or use a --cache-dir on a larger disk", what, err)
 	case errors.Is(err, cache.ErrNotStored):
-		return localIOf("%s: %w: the object does not fit in the cache; raise --cache-size or free disk space", what, err)
+		return localIOf("%s: %w; free disk space, raise --cache-size or stop the mount using the cache", what, err)
 	}
 	return localIOf("%s: %w", what, err)
 }
