@@ -170,3 +170,27 @@ func total(rs []object.Range) int64 {
 	}
 	return n
 }
+
+// Clearing the cache removes the data file a version keeps outside it: a
+// partial download nobody wants any more.
+func TestClearRemovesOutsideDataFile(t *testing.T) {
+	const bs = 4096
+	src := newMemSource(bs)
+	info := src.put("b-1", "k", 8*bs, true)
+	c := openTest(t, t.TempDir(), bs, src)
+	path := filepath.Join(t.TempDir(), "partial")
+	h, err := c.OpenOutside(context.Background(), info, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.FetchAllWith(context.Background(), FetchOptions{Len: bs}); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if n, err := c.Clear("", ""); err != nil || n != 1 {
+		t.Fatalf("Clear = %d, %v; want 1 version", n, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s survived the clear (err %v)", path, err)
+	}
+}
