@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/internal/ossserver"
 	"github.com/ossmount/ossmount/internal/testutil"
 	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/object"
@@ -102,6 +104,45 @@ func TestMaterializeLargerThanTheCacheResumes(t *testing.T) {
 	}
 	if !res.Verified || res.ReusedBytes < doneAtCancel {
 		t.Errorf("result %+v: want verified, reusing at least %d bytes", res, doneAtCancel)
+	}
+}
+
+// kill -9 half-way through an object larger than the cache: the partial
+// file beside DEST and the blocks the index recorded survive, and the
+// rerun fetches only what the killed run had not reported.
+func TestMaterializeCLILargerThanTheCacheResumesAfterKill9(t *testing.T) {
+	e := newMatEnv(t)
+	size := 24*mib + 5
+	data := e.put("k9large.bin", testutil.RandomBytes(64, size))
+	dest := e.dest("k9large.bin")
+	src := "oss://" + matBucket + "/k9large.bin"
+	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 4 * mib})
+
+	run := e.start("--cache-size", "4MiB", "--threads", "2", "--part-size", "1MiB", src, dest)
+	p := run.waitProgress(t, func(p jsonProgress) bool { return p.Total != nil && p.Done >= 4*mib })
+	if err := run.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	run.wait(t)
+	if p.Done >= int64(size) {
+		t.Fatalf("the run finished before it could be killed")
+	}
+	assertMissing(t, dest)
+	if _, err := os.Stat(filepath.Join(e.outDir, ".k9large.bin.ossmount-partial")); err != nil {
+		t.Fatalf("no partial file beside DEST after the kill: %v", err)
+	}
+
+	e.srv.SetFaults(ossserver.Faults{})
+	e.srv.ResetStats()
+	r := e.run("--progress=none", "--cache-size", "4MiB", src, dest)
+	if r.code != 0 {
+		t.Fatalf("rerun: exit %d: %s", r.code, r.stderr)
+	}
+	assertFile(t, dest, data)
+	assertNoTemps(t, e.outDir)
+	assertMissing(t, filepath.Join(e.outDir, ".k9large.bin.ossmount-partial"))
+	if got := e.srv.Stats().BodyBytes; got > int64(size)-p.Done {
+		t.Errorf("the rerun fetched %d bytes, more than the %d the killed run had not reported", got, int64(size)-p.Done)
 	}
 }
 

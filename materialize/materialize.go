@@ -224,7 +224,7 @@ func cacheError(what string, err error) error {
 	case isCancel(err) || errors.As(err, &rf) || errors.Is(err, ErrLocalIO):
 		return err
 	case errors.Is(err, syscall.ENOSPC):
-		return localIOf("%s: %w; free disk space there or use a --cache-dir on a larger disk", what, err)
+		return localIOf("%s: %w; free disk space there", what, err)
 	case errors.Is(err, cache.ErrNotStored):
 		return localIOf("%s: %w; free disk space, raise --cache-size or stop the mount using the cache", what, err)
 	}
