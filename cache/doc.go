@@ -20,6 +20,13 @@
 // mount can hand it to the kernel with FUSE passthrough; materialize can
 // rename it into place with Handle.Detach).
 //
+// A version may instead keep its data file outside the directory, at a
+// path its opener names (OpenOutside: materialize does so beside DEST for
+// an object larger than the cache; Fits says whether one would fit). The
+// index records its blocks and CRCs and its path like any version's, so
+// it resumes and verifies the same, but its bytes are not counted against
+// the cap and it is never evicted (outside.go).
+//
 // # Index layout
 //
 // The version id (vid) is the first 16 bytes of that SHA-256. Keys are
@@ -30,13 +37,15 @@
 //	                             fixed when the cache is created
 //	"m" vid                   -> version metadata: bucket, key, ETag, size,
 //	                             CRC64 when known, complete flag, data file
-//	                             inode, last access, creation time
+//	                             inode, last access, creation time; the data
+//	                             file's path if it is outside the directory
 //	"b" vid block(8)          -> 8-byte CRC64 of the block: the block is present
 //	"k" sha256(bucket NUL key)[:16]
 //	                          -> vid of the current version of that key, so a
 //	                             new ETag finds and drops the old version
 //	"r" access(8) vid         -> empty: recency, oldest first; one seek finds
 //	                             the least recently used version to evict
+//	                             (none for a version outside the directory)
 //
 // Marking a block present is one small write; loading a version's block map
 // is one iterator seek over "b" vid; the whole-object CRC64 is the

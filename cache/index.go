@@ -187,13 +187,17 @@ func (ix *index) currentVersion(bucket, key string) (id vid, found bool, err err
 // record never disagree.
 func (ix *index) putMeta(id vid, m meta, oldAccess int64, current bool) error {
 	return ix.db.Update(func(txn *badger.Txn) error {
-		if oldAccess != 0 && oldAccess != m.Access {
+		if oldAccess != 0 && (oldAccess != m.Access || m.Path != "") {
 			if err := txn.Delete(recencyKey(oldAccess, id)); err != nil {
 				return err
 			}
 		}
-		if err := txn.Set(recencyKey(m.Access, id), nil); err != nil {
-			return err
+		// A version outside the cache directory is not the cache's to
+		// evict: it has no place in the recency order.
+		if m.Path == "" {
+			if err := txn.Set(recencyKey(m.Access, id), nil); err != nil {
+				return err
+			}
 		}
 		if current {
 			if err := txn.Set(keyMapKey(m.Bucket, m.Key), id[:]); err != nil {

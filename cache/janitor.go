@@ -68,7 +68,7 @@ func (c *Cache) scanVersions() {
 		if known || inUse {
 			return true
 		}
-		fi, err := os.Stat(dataPath(c.dir, s.m.Bucket, s.m.Key, s.m.ETag))
+		fi, err := os.Stat(s.m.dataFile(c.dir))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return true // unknown: keep it
 		}
@@ -82,7 +82,7 @@ func (c *Cache) scanVersions() {
 			return true
 		}
 		c.mu.Lock()
-		if _, known := c.usage[s.id]; !known && c.versions[s.id] == nil {
+		if _, known := c.usage[s.id]; !known && c.versions[s.id] == nil && s.m.Path == "" {
 			c.setUsageLocked(s.id, allocatedBytes(fi))
 		}
 		c.mu.Unlock()

@@ -16,9 +16,18 @@ type meta struct {
 	Inode             uint64 // of the data file, to notice a replaced or recreated file
 	Access            int64  // unix nanoseconds of the last open or close; also in the "r" key
 	Created           int64  // unix nanoseconds
+	// Path is the data file of a version kept outside the cache
+	// directory (Cache.OpenOutside); "" for one in data/.
+	Path string
 }
 
-const metaFormat = 1
+// metaFormat is the record format; metaFormatOutside is the same record
+// followed by Path, written only for versions outside the cache directory
+// so that the records of every other version stay as they were.
+const (
+	metaFormat        = 1
+	metaFormatOutside = 2
+)
 
 const (
 	flagHasCRC64 = 1 << iota
@@ -27,7 +36,11 @@ const (
 
 func (m meta) encode() []byte {
 	b := make([]byte, 0, 64+len(m.Bucket)+len(m.Key)+len(m.ETag))
-	b = append(b, metaFormat)
+	if m.Path != "" {
+		b = append(b, metaFormatOutside)
+	} else {
+		b = append(b, metaFormat)
+	}
 	for _, s := range []string{m.Bucket, m.Key, m.ETag} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
@@ -45,6 +58,10 @@ func (m meta) encode() []byte {
 	b = binary.BigEndian.AppendUint64(b, m.Inode)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Access))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Created))
+	if m.Path != "" {
+		b = binary.AppendUvarint(b, uint64(len(m.Path)))
+		b = append(b, m.Path...)
+	}
 	return b
 }
 
@@ -52,9 +69,10 @@ var errBadMeta = errors.New("malformed version record")
 
 func decodeMeta(b []byte) (meta, error) {
 	var m meta
-	if len(b) < 1 || b[0] != metaFormat {
+	if len(b) < 1 || (b[0] != metaFormat && b[0] != metaFormatOutside) {
 		return m, fmt.Errorf("%w: unknown format", errBadMeta)
 	}
+	outside := b[0] == metaFormatOutside
 	b = b[1:]
 	var strs [3]string
 	for i := range strs {
@@ -65,8 +83,17 @@ func decodeMeta(b []byte) (meta, error) {
 		strs[i] = string(b[k : k+int(n)])
 		b = b[k+int(n):]
 	}
-	if len(b) != 1+5*8 {
+	const fixed = 1 + 5*8
+	if len(b) < fixed || (!outside && len(b) != fixed) {
 		return m, errBadMeta
+	}
+	if outside {
+		rest := b[fixed:]
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n == 0 || uint64(len(rest)-k) != n {
+			return m, errBadMeta
+		}
+		m.Path = string(rest[k:])
 	}
 	m.Bucket, m.Key, m.ETag = strs[0], strs[1], strs[2]
 	m.HasCRC64 = b[0]&flagHasCRC64 != 0

@@ -122,8 +122,12 @@ func (fl *flight) streamWrite(p []byte, off int64) (int, error) {
 // bytes that may wait for the committer.
 func (c *Cache) reserve(v *version, b int64) error {
 	size := v.blockLen(b)
-	if err := c.admit(v.id, c.allocSize(size)); err != nil {
-		return fmt.Errorf("%w: %w", ErrNotStored, err)
+	// A version outside the cache directory takes none of the cache's
+	// space: its caller chose where it lives.
+	if !v.outside {
+		if err := c.admit(v.id, c.allocSize(size)); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotStored, err)
+		}
 	}
 	// Bound the bytes written but not yet recorded, so that a slow disk
 	// slows fetches down rather than piling up dirty pages. Not cancelled

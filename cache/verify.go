@@ -44,7 +44,7 @@ func (c *Cache) Verify(ctx context.Context) (VerifyReport, error) {
 			return rep, err
 		}
 		info := object.Info{Bucket: m.Bucket, Key: m.Key, ETag: m.ETag, Size: m.Size}
-		v, _, err := c.pin(ctx, info, true)
+		v, _, err := c.pin(ctx, info, true, "")
 		if errors.Is(err, errVersionGone) {
 			rep.Removed++
 			continue

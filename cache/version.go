@@ -33,6 +33,10 @@ type version struct {
 
 	file     *os.File // set once loaded; closed when unloaded; nil if uncached
 	uncached bool     // the cache cannot hold this version: reads bypass it
+	// outside: the data file is path, outside the cache directory
+	// (OpenOutside). Its bytes are not counted against the cap (no usage
+	// entry, no admission) and it is never evicted (no recency key).
+	outside bool
 
 	detached atomic.Bool // the data file was given away (Handle.Detach)
 
@@ -71,7 +75,7 @@ func (c *Cache) Open(ctx context.Context, info object.Info) (*Handle, error) {
 		return nil, fmt.Errorf("cache open: incomplete object info (bucket %q, key %q, ETag %q, size %d)",
 			info.Bucket, info.Key, info.ETag, info.Size)
 	}
-	v, loaded, err := c.pin(ctx, info, false)
+	v, loaded, err := c.pin(ctx, info, false, "")
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +90,10 @@ var errVersionGone = errors.New("cached version no longer exists")
 
 // pin loads (if needed) and pins a version; loaded reports whether this
 // call loaded it. internal pins (Verify) only look at versions the index
-// already has and leave recency alone.
-func (c *Cache) pin(ctx context.Context, info object.Info, internal bool) (v *version, loaded bool, err error) {
+// already has and leave recency alone. at, if not "", is where the
+// version's data file is to live outside the cache directory (OpenOutside);
+// a version loaded already keeps its file where it is.
+func (c *Cache) pin(ctx context.Context, info object.Info, internal bool, at string) (v *version, loaded bool, err error) {
 	id := versionID(info.Bucket, info.Key, info.ETag)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -125,7 +131,7 @@ func (c *Cache) pin(ctx context.Context, info object.Info, internal bool) (v *ve
 		c.versions[id] = v
 		c.mu.Unlock()
 
-		err = c.load(v, info, internal)
+		err = c.load(v, info, internal, at)
 
 		c.mu.Lock()
 		busy := v.busy
@@ -148,7 +154,7 @@ func (c *Cache) pin(ctx context.Context, info object.Info, internal bool) (v *ve
 
 // load reads a version's record and block map, or creates its data file. It
 // runs with v as a busy placeholder, so nothing else touches the version.
-func (c *Cache) load(v *version, info object.Info, internal bool) error {
+func (c *Cache) load(v *version, info object.Info, internal bool, at string) error {
 	v.path = dataPath(c.dir, info.Bucket, info.Key, info.ETag)
 	v.ref = info.Ref()
 	v.size = info.Size
@@ -173,6 +179,9 @@ func (c *Cache) load(v *version, info object.Info, internal bool) error {
 	oldAccess := int64(0)
 	if found {
 		oldAccess = m.Access
+		if m.Path != "" {
+			v.path, v.outside = m.Path, true
+		}
 	}
 	valid := found && m.Bucket == info.Bucket && m.Key == info.Key && m.ETag == info.ETag && m.Size == info.Size
 	var alloc int64
@@ -187,6 +196,9 @@ func (c *Cache) load(v *version, info object.Info, internal bool) error {
 				f.Close()
 			}
 		}
+	}
+	if valid && at != "" && v.path != at {
+		valid = c.moveOutside(v, &m, at)
 	}
 	if valid {
 		if v.present, v.crcs, err = c.ix.loadBlocks(v.id, v.nblocks); err != nil {
@@ -206,14 +218,24 @@ func (c *Cache) load(v *version, info object.Info, internal bool) error {
 		if err := c.ix.deleteAllBlocks(v.id); err != nil {
 			return fmt.Errorf("cache index: %w", err)
 		}
+		v.path, v.outside = dataPath(c.dir, info.Bucket, info.Key, info.ETag), false
+		if at != "" {
+			v.path, v.outside = at, true
+		}
 		f, ino, err := c.createFile(v.path, info.Size)
 		if err != nil {
+			if v.outside {
+				return fmt.Errorf("create %s: %w", v.path, err)
+			}
 			return c.loadUncached(v, info, err)
 		}
 		v.file = f
 		_, alloc, _ = fileInfo(f)
 		now := time.Now().UnixNano()
 		m = meta{Bucket: info.Bucket, Key: info.Key, ETag: info.ETag, Size: info.Size, Inode: ino, Created: now}
+		if v.outside {
+			m.Path = v.path
+		}
 		v.present, v.crcs = newBitset(v.nblocks), make([]uint64, v.nblocks)
 	}
 	v.verified = newBitset(v.nblocks)
@@ -232,6 +254,9 @@ func (c *Cache) load(v *version, info object.Info, internal bool) error {
 			if !valid {
 				v.file.Close()
 				os.Remove(v.path)
+				if v.outside {
+					return fmt.Errorf("cache index: %w", err)
+				}
 				return c.loadUncached(v, info, err)
 			}
 			// The blocks already cached can still be served.
@@ -239,7 +264,9 @@ func (c *Cache) load(v *version, info object.Info, internal bool) error {
 		}
 	}
 	v.m = m
-	c.setUsage(v.id, alloc)
+	if !v.outside {
+		c.setUsage(v.id, alloc)
+	}
 	return nil
 }
 
@@ -363,7 +390,7 @@ func (c *Cache) maybeUnload(v *version) {
 
 	c.mu.Lock()
 	delete(c.versions, v.id)
-	if !stale && statErr == nil {
+	if !stale && statErr == nil && !v.outside {
 		c.setUsageLocked(v.id, alloc)
 	}
 	busy := v.busy
@@ -400,7 +427,7 @@ func (c *Cache) removeVersionUnderPlaceholder(id vid) error {
 	m, found, _ := c.ix.getMeta(id)
 	path := ""
 	if found {
-		path = dataPath(c.dir, m.Bucket, m.Key, m.ETag)
+		path = m.dataFile(c.dir)
 	}
 	return c.removeFiles(id, path)
 }

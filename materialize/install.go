@@ -35,6 +35,10 @@ type dataSource interface {
 	// It fails when the cache cannot give the file up (for instance
 	// while another reader has it open); install then copies.
 	detach(path string) error
+	// beside reports whether the data file was kept beside DEST, outside
+	// the cache: moving it is then the way to install, whatever
+	// KeepCache says, since the cache keeps nothing of it either way.
+	beside() bool
 }
 
 // install puts a complete, verified version at req.Dest atomically: the
@@ -88,10 +92,21 @@ func install(ctx context.Context, src dataSource, size int64, req Request) (Inst
 // fill gives tmp the object's bytes by the cheapest means that keeps the
 // cache consistent. After a move, tmp names the moved file.
 func fill(ctx context.Context, tmp *tempFile, data *os.File, src dataSource, size int64, req Request) (InstallMethod, error) {
+	// A reflink of a file kept beside DEST would leave a second copy of
+	// the object there: move it first.
+	move := (src.beside() || !req.KeepCache) && sameDevice(data, tmp.File)
+	if src.beside() && move {
+		if moved, err := moveInto(tmp, src); err == nil {
+			return InstallMove, nil
+		} else if moved {
+			return "", localIOf("take over %s: %w", data.Name(), err)
+		}
+		move = false
+	}
 	if reflink(tmp.File, data) == nil {
 		return InstallReflink, nil
 	}
-	if !req.KeepCache && sameDevice(data, tmp.File) {
+	if move {
 		if moved, err := moveInto(tmp, src); err == nil {
 			return InstallMove, nil
 		} else if moved {

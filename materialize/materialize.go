@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/object"
@@ -117,8 +120,8 @@ func (r *run) prepareDest() error {
 	if !st.IsDir() {
 		return localIOf("destination directory %s is not a directory", dir)
 	}
-	if st, err := os.Stat(r.req.Dest); err == nil && st.IsDir() {
-		return localIOf("destination %s is a directory; name the file to create", r.req.Dest)
+	if err := refuseSpecial(r.req.Dest); err != nil {
+		return err
 	}
 	unlock := destLocks.lock(r.req.Dest)
 	if n := removeStaleTemps(r.req.Dest); n > 0 {
@@ -145,15 +148,26 @@ func (r *run) version(ctx context.Context, info object.Info) (Result, error) {
 		// marks the version complete.
 		info.CRC64, info.HasCRC64 = 0, false
 	}
-	h, err := r.c.Open(ctx, info)
+	if err := checkWritable(r.req.Dest); err != nil {
+		return res, err
+	}
+	h, err := r.open(ctx, info)
 	if err != nil {
-		return res, cacheError("open the cache entry", err)
+		return res, err
 	}
 	defer h.Close()
 	if old, ok := h.Replaced(); ok && r.attempt == 0 {
 		// A restart during the run says so itself.
 		r.note("%s changed since the last run: discarding %d cached bytes of the old version (ETag %s)",
 			r.req.source(), old.CachedBytes, old.ETag)
+	}
+
+	if err := checkRoom(h, info, r.req); err != nil {
+		return res, err
+	}
+	if h.Outside() {
+		r.note("%s (%s) does not fit in the cache; it is fetched into %s, which a rerun resumes, and moved to %s",
+			r.req.source(), humanize.IBytes(uint64(info.Size)), h.DataPath(), r.req.Dest)
 	}
 
 	total := info.Size
@@ -169,20 +183,50 @@ func (r *run) version(ctx context.Context, info object.Info) (Result, error) {
 		return res, err
 	}
 
-	src := handleData{h: h, key: key}
+	src := handleData{h: h, key: key, outside: h.Outside()}
 	res.Install, err = install(ctx, src, info.Size, r.req)
 	return res, err
 }
 
+// open opens the version in the cache, or, when it does not fit there,
+// with its data file beside DEST (see partialPath), where it is fetched,
+// resumed and verified just the same but takes none of the cache's space.
+func (r *run) open(ctx context.Context, info object.Info) (*cache.Handle, error) {
+	if r.c.Fits(ctx, info) {
+		h, err := r.c.Open(ctx, info)
+		if err != nil {
+			return nil, cacheError("open the cache entry", err)
+		}
+		return h, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	path := partialPath(r.req.Dest)
+	// No file is made beside DEST for a run that cannot finish.
+	if err := checkRoomBeside(path, info, r.req); err != nil {
+		return nil, err
+	}
+	h, err := r.c.OpenOutside(ctx, info, path)
+	if err != nil {
+		return nil, cacheError("open "+path, err)
+	}
+	return h, nil
+}
+
 // cacheError classifies an error of the cache: cancellations and OSS
-// failures keep their kinds, everything else is local I/O.
+// failures keep their kinds, everything else is local I/O. An error that
+// is local I/O already was described where it happened and passes through
+// unchanged, so that a message never says the same thing twice.
 func cacheError(what string, err error) error {
 	var rf *rangefetch.Error
 	switch {
-	case isCancel(err) || errors.As(err, &rf):
+	case isCancel(err) || errors.As(err, &rf) || errors.Is(err, ErrLocalIO):
 		return err
+	case errors.Is(err, syscall.ENOSPC):
+		return localIOf("%s: %w; free disk space there", what, err)
 	case errors.Is(err, cache.ErrNotStored):
-		return localIOf("%s: %w: the object does not fit in the cache; raise --cache-size or free disk space", what, err)
+		return localIOf("%s: %w; free disk space, raise --cache-size or stop the mount using the cache", what, err)
 	}
 	return localIOf("%s: %w", what, err)
 }

@@ -10,11 +10,14 @@ import (
 
 // handleData installs from a complete cache entry.
 type handleData struct {
-	h   *cache.Handle
-	key versionKey
+	h       *cache.Handle
+	key     versionKey
+	outside bool // the data file is beside DEST, not in the cache
 }
 
 func (d handleData) open() (*os.File, error) { return d.h.DataFile() }
+
+func (d handleData) beside() bool { return d.outside }
 
 // detach moves the cache's file away only when no other run of this
 // process wants the same version: one that is still to install would find

@@ -77,6 +77,13 @@ allows; otherwise the cache file is moved into place on the same filesystem
 (unless --keep-cache) or copied. No temporary file is left behind, and those
 of a run that was killed are removed by the next run.
 
+An object larger than the cache can hold (--cache-size, or the free space of
+the cache's disk) does not pass through the cache: it is fetched into a
+hidden file beside DEST, .NAME.ossmount-partial, whose blocks the cache's
+index records, so that a rerun resumes it; it is then verified and renamed
+to DEST. DEST's directory is checked for write access and room before the
+first GET; a DEST that is a directory, device, FIFO or socket is refused.
+
 Interrupted runs resume: run the same command again. If the object was
 replaced in between, the old blocks are discarded and the new version is
 fetched. If it is replaced during a run, the run starts over once with the
@@ -93,7 +100,8 @@ Exit codes:
   3  the object or bucket does not exist, access is denied, or it is archived
   4  integrity failure: the object does not match its CRC64
   5  the object changed during the run (twice)
-  6  local I/O error, or DEST exists and --no-clobber was given`,
+  6  local I/O error (DEST is not a regular file, its directory is not
+     writable or lacks room), or DEST exists and --no-clobber was given`,
 		Example: `  # Fetch an object with 64 parallel GETs of 16 MiB each
   ossmount materialize --threads 64 --part-size 16MiB oss://my-bucket/data/big.bin ./big.bin
 
@@ -292,7 +300,7 @@ func getxattr(path, name string) (string, error) {
 func materializeExit(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		return withExitCode(exitFailure, errors.New("interrupted; the blocks fetched so far stay in the cache: run the same command to resume"))
+		return withExitCode(exitFailure, errors.New("interrupted; the blocks fetched so far are kept (in the cache, or beside DEST for an object larger than the cache): run the same command to resume"))
 	case errors.Is(err, materialize.ErrInvalidRequest):
 		return withExitCode(exitUsage, err)
 	case errors.Is(err, rangefetch.ErrNotFound), errors.Is(err, rangefetch.ErrNoSuchBucket),
