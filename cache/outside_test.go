@@ -115,8 +115,9 @@ func TestOutsideVersionResumesWithoutTakingTheCachesSpace(t *testing.T) {
 // removes an outside data file as it removes any.
 func TestOutsideVersionMovesOutAndIsSuperseded(t *testing.T) {
 	const bs = 4096
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out") // same filesystem as the cache
+	base := t.TempDir()
+	dir := filepath.Join(base, "cache")
+	out := filepath.Join(base, "out") // same filesystem as the cache
 	if err := os.Mkdir(out, 0o700); err != nil {
 		t.Fatal(err)
 	}
