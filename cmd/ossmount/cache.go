@@ -127,13 +127,17 @@ func writeJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// cacheVerifyExitCodes is the table of exit codes in cache verify's help.
+var cacheVerifyExitCodes = exitCodes("every cached block matched its checksum",
+	exitMeaning{exitCacheDropped, "blocks failed their checksum and were dropped (they are fetched again when read)"})
+
 func newCacheVerifyCommand(f *cacheFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every cached block against its checksum",
-		Long: fmt.Sprintf(`Read every block the cache holds and check it against the CRC64 recorded
+		Long: `Read every block the cache holds and check it against the CRC64 recorded
 when it was fetched. Blocks that fail are dropped; they will be fetched
-again when read. Exits with code %d if any block was dropped.`, exitCacheDropped),
+again when read.`,
 		Example: `  ossmount cache verify
   ossmount cache verify --cache-dir /data/ossmount-cache || echo "corrupt blocks were dropped"`,
 		Args: noArgs,
@@ -167,6 +171,8 @@ again when read. Exits with code %d if any block was dropped.`, exitCacheDropped
 			return nil
 		},
 	}
+	documentExitCodes(cmd, cacheVerifyExitCodes)
+	return cmd
 }
 
 func newCacheClearCommand(f *cacheFlags) *cobra.Command {
