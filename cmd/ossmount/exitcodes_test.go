@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,6 +157,29 @@ func TestEveryCommandDocumentsItsExitCodes(t *testing.T) {
 	}
 	if !strings.Contains(mat.Long, "\n  3  the object or bucket does not exist") {
 		t.Errorf("materialize does not say what 3 means:\n%s", mat.Long)
+	}
+}
+
+// A web server at the endpoint that answers 404 is not a missing object
+// (exit 3): materialize says the endpoint does not look like OSS, naming
+// it, and exits 1. https:// to a plain-HTTP server says to use http://.
+func TestMaterializeAgainstAnEndpointThatIsNotOSS(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	defer ts.Close()
+	env := []string{"OSS_ACCESS_KEY_ID=LTAInotoss", "OSS_ACCESS_KEY_SECRET=secret"}
+	dest := filepath.Join(t.TempDir(), "out.bin")
+	r := runOssmount(t, env, "materialize", "--endpoint", ts.URL, "--cache-dir", t.TempDir(), "oss://bucket/key", dest)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "the endpoint "+ts.URL+" does not look like OSS") ||
+		strings.Contains(r.stderr, "not found") {
+		t.Errorf("404 from a web server: exit %d, %q; want exit 1 saying the endpoint does not look like OSS", r.code, r.stderr)
+	}
+	host := strings.TrimPrefix(ts.URL, "http://")
+	r = runOssmount(t, env, "materialize", "--endpoint", "https://"+host, "--cache-dir", t.TempDir(), "oss://bucket/key", dest)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "use --endpoint http://"+host) || strings.Contains(r.stderr, "try again later") {
+		t.Errorf("https:// to plain HTTP: exit %d, %q; want exit 1 advising http://", r.code, r.stderr)
+	}
+	if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("DEST was created: %v", err)
 	}
 }
 
