@@ -59,11 +59,25 @@ func documentExitCodes(cmd *cobra.Command, rows []exitMeaning) {
 	cmd.Annotations[exitCodesAnnotation] = section
 }
 
-// documentAllExitCodes gives every command under root that has no table
-// of its own the plain one: 0, 1 and 2.
+// doneMeanings says what exit 0 means for the commands whose only codes
+// are 0, 1 and 2; the others have tables of their own.
+var doneMeanings = map[string]string{
+	"ossmount unmount":     "unmounted, and the mount's process has let go of the cache (with --lazy: detached)",
+	"ossmount serve":       "stopped by Ctrl-C (SIGINT) or SIGTERM",
+	"ossmount demo":        "stopped by Ctrl-C (SIGINT) or SIGTERM, and unmounted",
+	"ossmount cache stats": "the figures were printed",
+	"ossmount cache clear": "the cached versions were removed",
+}
+
+// documentAllExitCodes gives every command under c that has no table of
+// its own the plain one: 0, 1 and 2.
 func documentAllExitCodes(c *cobra.Command) {
 	if _, ok := c.Annotations[exitCodesAnnotation]; !ok {
-		documentExitCodes(c, exitCodes("done"))
+		done := doneMeanings[c.CommandPath()]
+		if done == "" {
+			done = "done"
+		}
+		documentExitCodes(c, exitCodes(done))
 	}
 	for _, sub := range c.Commands() {
 		documentAllExitCodes(sub)

@@ -126,6 +126,12 @@ func TestEveryCommandDocumentsItsExitCodes(t *testing.T) {
 	}
 	root := newRootCommand()
 	walk(root)
+	for path, done := range doneMeanings {
+		cmd, rest, err := root.Find(strings.Fields(path)[1:])
+		if err != nil || len(rest) > 0 || !strings.Contains(cmd.Long, "\n  0  "+done+"\n") {
+			t.Errorf("%s: no command, or its help does not say exit 0 means %q", path, done)
+		}
+	}
 
 	for path, want := range map[string][]exitMeaning{
 		"materialize":  materializeExitCodes,
