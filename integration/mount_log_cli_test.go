@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -112,5 +113,59 @@ func TestMountCLIWarnsOfAnEmptyPrefix(t *testing.T) {
 	out = e.mountCLI(t, "oss://"+mountBucket+"/data")
 	if strings.Contains(out, "warning") {
 		t.Errorf("mount of a prefix with objects warns:\n%s", out)
+	}
+}
+
+// With --foreground and --log-file the log goes to the file, and warnings
+// still reach the terminal.
+func TestMountCLIForegroundLogFile(t *testing.T) {
+	e := newMountEnv(t)
+	logPath := filepath.Join(t.TempDir(), "fg.log")
+	cmd := exec.Command(ossmountBinary(t), "mount", "--foreground", "--log-file", logPath,
+		"--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou", "--cache-dir", e.cacheDir,
+		"oss://"+mountBucket+"/none", e.mp)
+	cmd.Env = append(os.Environ(), "OSS_ACCESS_KEY_ID="+e.creds.AccessKeyID, "OSS_ACCESS_KEY_SECRET="+e.creds.AccessKeySecret)
+	stderr := &testutil.LogBuffer{}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		syscall.Unmount(e.mp, syscall.MNT_DETACH)
+	})
+	testutil.Eventually(t, 60*time.Second, func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("mount exited early (%v):\n%s", err, stderr.String())
+		default:
+		}
+		return isMounted(t, e.mp)
+	}, "the mount")
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("mount exited with %v after Ctrl-C:\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mount did not exit after Ctrl-C")
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "ossmount: warning: no objects under") || strings.Contains(out, "level=INFO") {
+		t.Errorf("the terminal shows:\n%s", out)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"no objects under", "msg=mounted", "msg=unmounting"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the log lacks %q:\n%s", want, b)
+		}
 	}
 }

@@ -256,6 +256,11 @@ func (o *mountOptions) run(cmd *cobra.Command, args []string) error {
 	log := newLogger(o.debug, logOut)
 	err = o.serve(cmd.Context(), p, log, ready)
 	if err != nil {
+		if p.logFile != "-" && !ready.daemon() {
+			// The message goes to the terminal; the log should tell too.
+			// (A daemon's standard error is the log already.)
+			log.Error("mount failed", "err", err)
+		}
 		ready.fail(err)
 	}
 	return err
