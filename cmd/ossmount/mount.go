@@ -142,9 +142,13 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 	p.profile = o.profile
 	// Everything the background process would check is checked here,
 	// so that a usage error exits 2 with or without --foreground.
-	if _, err := o.client.config(nil); err != nil {
+	// A client sends no request when it is made: this checks the flags,
+	// the credentials, the endpoint and the region.
+	client, err := o.client.client(context.Background(), nil, nil)
+	if err != nil {
 		return p, err
 	}
+	client.Close()
 	if o.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
 			return p, usagef("--metrics-addr must be HOST:PORT such as 127.0.0.1:9100, not %q", o.metricsAddr)
