@@ -2,6 +2,7 @@ package rangefetch
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/xml"
 	"errors"
@@ -53,9 +54,7 @@ func classify(ctx context.Context, op, bucket, key string, err error) failure {
 		return classifyService(e, se)
 	}
 	if se, ok := foreignErrorReply(err); ok {
-		f := classifyService(e, se)
-		f.err.Err = errNotOSS
-		return f
+		return classifyForeign(e, se.StatusCode, errNotOSSFormat)
 	}
 	var syntaxErr *xml.SyntaxError
 	var unmarshalErr xml.UnmarshalError
@@ -67,8 +66,8 @@ func classify(ctx context.Context, op, bucket, key string, err error) failure {
 		// A whole 2xx body that is not the XML asked for: the endpoint is
 		// not OSS (a proxy's or captive portal's page). Asking again
 		// will not change that.
-		e.Kind = ErrBadResponse
-		e.Err = errNotOSS
+		e.Kind = ErrNotOSS
+		e.Err = errNotOSSFormat
 		return failure{err: e, class: "protocol"}
 	}
 	var ue oss.UnexpectedStatusCodeError
@@ -93,6 +92,16 @@ func classify(ctx context.Context, op, bucket, key string, err error) failure {
 		e.Err = errors.New("host " + dnsErr.Name + " not found: check OSS_ENDPOINT / --endpoint")
 		return failure{err: e, class: "dns"}
 	}
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		// https:// to a plain-HTTP server: no attempt can succeed.
+		e.Err = errPlainHTTP
+		return failure{err: e, class: "tls"}
+	}
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &recordErr) {
+		e.Err = errNoTLS
+		return failure{err: e, class: "tls"}
+	}
 	var certErr *x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	if errors.As(err, &certErr) || errors.As(err, &hostErr) {
@@ -108,6 +117,12 @@ func classify(ctx context.Context, op, bucket, key string, err error) failure {
 }
 
 func classifyService(e *Error, se oss.ServiceError) failure {
+	if se.RequestID == "" {
+		// OSS sends x-oss-request-id with every reply, errors included;
+		// an error without one (say, a bare 404 to a HEAD) came from
+		// something else and says nothing about the object.
+		return classifyForeign(e, se.StatusCode, errNoRequestID)
+	}
 	e.StatusCode, e.Code, e.RequestID = se.StatusCode, se.Code, se.RequestID
 	// The SDK's message may embed the raw XML; keep only the code and message.
 	msg := se.Message
@@ -137,10 +152,24 @@ func classifyService(e *Error, se oss.ServiceError) failure {
 	return failure{err: e, retryable: retry, class: class}
 }
 
+// classifyForeign classifies an error reply that did not come from OSS:
+// its kind is ErrNotOSS whatever the status, and only a status that may
+// pass (a proxy's 503) is retried.
+func classifyForeign(e *Error, status int, cause error) failure {
+	e.StatusCode, e.Kind, e.Err = status, ErrNotOSS, cause
+	if retryableStatus(status) {
+		// Kind stays nil while retrying, so that exhaustion is reported
+		// as such; the cause still names the endpoint as the suspect.
+		e.Kind = nil
+		return failure{err: e, retryable: true, class: "server"}
+	}
+	return failure{err: e, class: "client"}
+}
+
 // foreignErrorReply recognises the SDK's plain-string error for a 4xx/5xx
 // reply whose body is not an OSS error document (an HTML page from a proxy
-// or load balancer), and recovers the status so that such a reply is
-// classified by its status like any other: a 403 is not retried, a 503 is.
+// or load balancer), and recovers its status: a 503 is retried, the rest
+// are not.
 // The SDK gives no typed error for this case; its wording has been stable
 // across its releases.
 func foreignErrorReply(err error) (oss.ServiceError, bool) {

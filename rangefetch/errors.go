@@ -23,6 +23,11 @@ var (
 	// ErrBadResponse marks a reply that breaks the protocol, such as a 200
 	// with the whole object where a 206 of one range was asked for.
 	ErrBadResponse = errors.New("unexpected response from OSS")
+	// ErrNotOSS marks a reply that did not come from OSS at all: an error
+	// without OSS's x-oss-request-id header or OSS's error document, or a
+	// body that is not OSS's XML (a web server, proxy or captive portal at
+	// the endpoint). Its status says nothing about the object.
+	ErrNotOSS = errors.New("the endpoint does not look like OSS")
 )
 
 // Error describes a failed OSS operation in one line: what was done, to
@@ -38,6 +43,7 @@ type Error struct {
 	Err        error  // the underlying cause; never holds credentials
 	Attempts   int    // requests sent, when more than one
 	Range      string // "bytes=a-b" for ranged reads
+	Endpoint   string // the endpoint URL asked, named where it is the cause
 }
 
 // Unwrap lets errors.Is match both the Kind and the cause (for instance
@@ -69,6 +75,8 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	switch {
+	case e.Kind == ErrNotOSS && e.Endpoint != "":
+		b.WriteString("the endpoint " + e.Endpoint + " does not look like OSS")
 	case e.Kind != nil:
 		b.WriteString(e.Kind.Error())
 	case e.Err != nil:
@@ -107,8 +115,18 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// errNotOSS is the cause of a reply that is not in OSS's format at all.
-var errNotOSS = errors.New("the reply is not in OSS's format")
+// Causes of ErrNotOSS: what the reply lacked.
+var (
+	errNoRequestID  = errors.New("the reply has no x-oss-request-id header")
+	errNotOSSFormat = errors.New("the reply is not in OSS's format")
+)
+
+// errNoTLS is the cause of an https:// request answered by a server that
+// does not speak TLS on that port.
+var errNoTLS = errors.New("the endpoint does not speak TLS")
+
+// errPlainHTTP is errNoTLS where the server answered in plain HTTP.
+var errPlainHTTP = fmt.Errorf("%w (it answered in plain HTTP)", errNoTLS)
 
 const checkEndpoint = "check OSS_ENDPOINT / --endpoint"
 
@@ -118,8 +136,15 @@ func (e *Error) hint() string {
 		return h
 	}
 	switch {
-	case errors.Is(e.Err, errNotOSS):
-		return "is the endpoint an OSS service? " + checkEndpoint
+	case errors.Is(e.Kind, ErrNotOSS):
+		return checkEndpoint
+	case errors.Is(e.Err, errNoRequestID), errors.Is(e.Err, errNotOSSFormat):
+		// Retried (a 503 page) and still not OSS.
+		return "is " + e.endpointOr("the endpoint") + " an OSS service? " + checkEndpoint
+	case errors.Is(e.Err, errPlainHTTP) && strings.HasPrefix(e.Endpoint, "https://"):
+		return "use --endpoint " + "http://" + strings.TrimPrefix(e.Endpoint, "https://") + " (or fix OSS_ENDPOINT)"
+	case errors.Is(e.Err, errNoTLS):
+		return "check the scheme and port in OSS_ENDPOINT / --endpoint"
 	case errors.Is(e.Err, syscall.ECONNREFUSED):
 		return "nothing accepts connections at the endpoint: " + checkEndpoint
 	case errors.Is(e.Kind, ErrBadResponse):
@@ -132,6 +157,14 @@ func (e *Error) hint() string {
 		return "OSS or the network kept failing; try again later"
 	}
 	return ""
+}
+
+// endpointOr returns the endpoint asked, or alt when it is not known.
+func (e *Error) endpointOr(alt string) string {
+	if e.Endpoint != "" {
+		return e.Endpoint
+	}
+	return alt
 }
 
 // codeHint names the fix for an OSS error code.

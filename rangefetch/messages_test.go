@@ -66,41 +66,85 @@ func foreignClient(t *testing.T, endpoint string) *rangefetch.Client {
 	return c
 }
 
-func TestForeignErrorPageIsClassifiedByStatus(t *testing.T) {
+// An error page that is not OSS's says that the endpoint is not OSS,
+// naming it, whatever its status: a 403 or 404 from a web server says
+// nothing about the object. Only a status that may pass is retried.
+func TestForeignErrorPageSaysNotOSS(t *testing.T) {
 	ctx := context.Background()
 	ref := object.Ref{Bucket: testBucket, Key: "k", ETag: `"E"`}
 
-	endpoint, requests := startForeignServer(t, http.StatusForbidden)
-	c := foreignClient(t, endpoint)
-	_, lerr := c.ListPage(ctx, testBucket, "", "", 0)
-	rerr := c.ReadRange(ctx, ref, 0, 4, newObjectBuffer(4))
-	for what, err := range map[string]error{"ListPage": lerr, "ReadRange": rerr} {
-		if !errors.Is(err, rangefetch.ErrAccessDenied) || errors.Is(err, rangefetch.ErrRetriesExhausted) {
-			t.Errorf("%s on a 403 page: %v, want ErrAccessDenied without retries", what, err)
+	for _, status := range []int{http.StatusForbidden, http.StatusNotFound} {
+		endpoint, requests := startForeignServer(t, status)
+		c := foreignClient(t, endpoint)
+		_, lerr := c.ListPage(ctx, testBucket, "", "", 0)
+		rerr := c.ReadRange(ctx, ref, 0, 4, newObjectBuffer(4))
+		_, serr := c.Stat(ctx, testBucket, "k") // a HEAD: no body at all
+		for what, err := range map[string]error{"ListPage": lerr, "ReadRange": rerr, "Stat": serr} {
+			if !errors.Is(err, rangefetch.ErrNotOSS) || errors.Is(err, rangefetch.ErrNotFound) ||
+				errors.Is(err, rangefetch.ErrAccessDenied) || errors.Is(err, rangefetch.ErrRetriesExhausted) {
+				t.Errorf("%s on a %d page: %v, want ErrNotOSS without retries", what, status, err)
+			}
+			assertOneLine(t, what, err, fmt.Sprint(status), "does not look like OSS", endpoint, "--endpoint")
 		}
-		assertOneLine(t, what, err, "403", "--endpoint")
-	}
-	if n := requests.Load(); n != 2 {
-		t.Errorf("%d requests for two calls: a 403 page was retried", n)
+		if n := requests.Load(); n != 3 {
+			t.Errorf("%d requests for three calls: a %d page was retried", n, status)
+		}
 	}
 
-	endpoint, requests = startForeignServer(t, http.StatusServiceUnavailable)
-	c = foreignClient(t, endpoint)
+	endpoint, requests := startForeignServer(t, http.StatusServiceUnavailable)
+	c := foreignClient(t, endpoint)
 	_, err := c.ListPage(ctx, testBucket, "", "", 0)
 	if !errors.Is(err, rangefetch.ErrRetriesExhausted) || requests.Load() != 3 {
 		t.Errorf("503 page: %v after %d requests, want ErrRetriesExhausted after 3", err, requests.Load())
 	}
-	assertOneLine(t, "503 page", err, "503")
+	assertOneLine(t, "503 page", err, "503", "an OSS service?", endpoint)
 }
 
-func TestNonXMLListingIsABadResponse(t *testing.T) {
+// https:// to a server without TLS fails at once, saying so: a plain-HTTP
+// server gets the advice to use http://.
+func TestNoTLSAtTheEndpointIsPermanent(t *testing.T) {
+	ts := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(ts.Close)
+	host := strings.TrimPrefix(ts.URL, "http://")
+	c := foreignClient(t, "https://"+host)
+	_, err := c.Stat(context.Background(), testBucket, "k")
+	if errors.Is(err, rangefetch.ErrRetriesExhausted) || strings.Contains(fmt.Sprint(err), "attempts") {
+		t.Errorf("https:// to plain HTTP was retried: %v", err)
+	}
+	assertOneLine(t, "https to plain HTTP", err, "does not speak TLS", "--endpoint http://"+host)
+
+	// Something that is not HTTP either.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprint(conn, "SSH-2.0-OpenSSH_9.6\r\n")
+			conn.Close()
+		}
+	}()
+	c = foreignClient(t, "https://"+ln.Addr().String())
+	_, err = c.Stat(context.Background(), testBucket, "k")
+	if errors.Is(err, rangefetch.ErrRetriesExhausted) || strings.Contains(fmt.Sprint(err), "attempts") {
+		t.Errorf("https:// to a server without TLS was retried: %v", err)
+	}
+	assertOneLine(t, "https to no TLS", err, "does not speak TLS", "--endpoint")
+}
+
+func TestNonXMLListingIsNotOSS(t *testing.T) {
 	endpoint, requests := startForeignServer(t, http.StatusOK)
 	c := foreignClient(t, endpoint)
 	_, err := c.ListPage(context.Background(), testBucket, "", "", 0)
-	if !errors.Is(err, rangefetch.ErrBadResponse) {
-		t.Fatalf("HTML listing: %v, want ErrBadResponse", err)
+	if !errors.Is(err, rangefetch.ErrNotOSS) {
+		t.Fatalf("HTML listing: %v, want ErrNotOSS", err)
 	}
-	assertOneLine(t, "HTML listing", err, "--endpoint")
+	assertOneLine(t, "HTML listing", err, "does not look like OSS", endpoint, "--endpoint")
 	if n := requests.Load(); n != 1 {
 		t.Errorf("%d requests: a reply that is not XML was retried", n)
 	}

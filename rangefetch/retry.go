@@ -28,6 +28,7 @@ func (c *Client) withRetry(ctx context.Context, op, bucket, key string, fn attem
 		f := classify(ctx, op, bucket, key, err)
 		c.metrics.errors.WithLabelValues(label, f.class).Inc()
 		f.err.Attempts = sent
+		f.err.Endpoint = c.endpoint.url
 		if !f.retryable {
 			return f.err
 		}

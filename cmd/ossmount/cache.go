@@ -264,17 +264,18 @@ func writeJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// cacheVerifyExitCodes is the table of exit codes in cache verify's help.
+var cacheVerifyExitCodes = exitCodes("every cached block matched its checksum, or there is no cache at DIR",
+	exitMeaning{exitFailure, "the cache is in use, DIR is not a cache, or verify failed"},
+	exitMeaning{exitCacheDropped, "blocks failed their checksum and were dropped (they are fetched again when read)"})
+
 func newCacheVerifyCommand(f *cacheFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check every cached block against its checksum",
-		Long: fmt.Sprintf(`Read every block the cache holds and check it against the CRC64 recorded
+		Long: `Read every block the cache holds and check it against the CRC64 recorded
 when it was fetched. Blocks that fail are dropped; they will be fetched
-again when read. Where there is no cache, verify says so and creates none.
-
-Exit codes: 0 every block is good (or there is no cache at DIR), 1 the
-cache is in use, DIR is not a cache, or verify failed, 2 usage error, %d
-corrupt blocks were dropped.`, exitCacheDropped),
+again when read. Where there is no cache, verify says so and creates none.`,
 		Example: `  ossmount cache verify
   ossmount cache verify --cache-dir /data/ossmount-cache || echo "corrupt blocks were dropped"`,
 		Args: noArgs,
@@ -312,6 +313,8 @@ corrupt blocks were dropped.`, exitCacheDropped),
 			return nil
 		},
 	}
+	documentExitCodes(cmd, cacheVerifyExitCodes)
+	return cmd
 }
 
 func newCacheClearCommand(f *cacheFlags) *cobra.Command {

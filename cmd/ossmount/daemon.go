@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -28,14 +29,16 @@ import (
 // line, so "ossmount mount" exits 0 only once the mount works.
 const readyFDEnv = "OSSMOUNT_READY_FD"
 
-// logFileName is the daemon's log, in the cache directory.
+// logFileName is the daemon's log, in the cache directory, unless
+// --log-file says otherwise.
 const logFileName = "ossmount.log"
 
 // startDaemon runs this mount again in the background (--foreground, in a
-// new session, logging to the cache directory) and waits until it reports
-// that the mount is ready or that it failed. Credentials reach the child
-// through the environment it inherits, never through its arguments.
-func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountpoint string) error {
+// new session, logging to logPath) and waits until it reports that the
+// mount is ready or that it failed, with the exit code it failed with.
+// Credentials reach the child through the environment it inherits, never
+// through its arguments.
+func startDaemon(cmd *cobra.Command, cacheDir, logPath string, url rangefetch.URL, mountpoint string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("cannot find the ossmount executable to start the mount: %w", err)
@@ -44,7 +47,8 @@ func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountp
 	if err := cache.Claim(cacheDir); err != nil {
 		return err
 	}
-	logPath := filepath.Join(cacheDir, logFileName)
+	// The child's standard output and error: what it prints before its
+	// log is set up, and a crash's stack trace.
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open the mount's log: %w", err)
@@ -61,7 +65,7 @@ func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountp
 	}
 	defer r.Close()
 
-	args, err := daemonArgs(cmd, mountpoint)
+	args, err := daemonArgs(cmd, mountpoint, logPath)
 	if err != nil {
 		return err
 	}
@@ -81,31 +85,57 @@ func startDaemon(cmd *cobra.Command, cacheDir string, url rangefetch.URL, mountp
 	exited := make(chan error, 1)
 	go func() { exited <- child.Wait() }()
 
-	line, _ := bufio.NewReader(r).ReadString('\n')
-	line = strings.TrimSpace(line)
-	switch {
-	case line == "ready":
+	ready, err := awaitReadiness(r, cmd.ErrOrStderr())
+	if ready {
 		fmt.Fprintf(cmd.OutOrStdout(), "mounted %s at %s (pid %d, log %s)\n", url, mountpoint, child.Process.Pid, logPath)
 		return nil
-	case strings.HasPrefix(line, "error: "):
-		<-exited
-		return errors.New(strings.TrimPrefix(line, "error: "))
 	}
 	werr := <-exited
+	if err != nil {
+		return err
+	}
 	return fmt.Errorf("the mount process exited before the mount was ready (%v); see %s", werr, logPath)
+}
+
+// awaitReadiness reads what a mount in the background reports on r:
+// warnings, copied to warnings as they come, then "ready" (ready is true)
+// or the error it failed with, carrying its exit code. Neither (nil, false)
+// means the process ended without a word.
+func awaitReadiness(r io.Reader, warnings io.Writer) (ready bool, err error) {
+	lines := bufio.NewScanner(r)
+	for lines.Scan() {
+		line := lines.Text()
+		if msg, ok := strings.CutPrefix(line, "warning: "); ok {
+			fmt.Fprintln(warnings, "ossmount: warning:", msg)
+			continue
+		}
+		if line == "ready" {
+			return true, nil
+		}
+		// "error CODE: message"
+		if rest, ok := strings.CutPrefix(line, "error "); ok {
+			codeText, msg, ok := strings.Cut(rest, ": ")
+			code, cerr := strconv.Atoi(codeText)
+			if ok && cerr == nil && code > 0 {
+				return false, withExitCode(code, errors.New(msg))
+			}
+		}
+		return false, fmt.Errorf("the mount process reported %q", line)
+	}
+	return false, nil
 }
 
 // daemonArgs rebuilds the command line for the background process from the
 // flags actually given, so it does not depend on how this one was started.
 // The child runs in "/" (so that it keeps no directory busy): paths are
 // made absolute here, and the mountpoint is the one already resolved.
-func daemonArgs(cmd *cobra.Command, mountpoint string) ([]string, error) {
-	args := []string{cmd.Name(), "--foreground"}
+func daemonArgs(cmd *cobra.Command, mountpoint, logPath string) ([]string, error) {
+	args := []string{cmd.Name(), "--foreground", "--log-file=" + logPath}
 	var err error
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		v := f.Value.String()
 		switch f.Name {
-		case "foreground":
+		case "foreground", "log-file":
 			return
 		case "cache-dir", "credentials-file":
 			if v != "" {
@@ -131,7 +161,14 @@ func daemonArgs(cmd *cobra.Command, mountpoint string) ([]string, error) {
 type readiness struct {
 	f       *os.File
 	onReady func()
+	// warnings, if not nil, is where warnings go when there is no parent
+	// (a --foreground run whose log does not reach the terminal).
+	warnings io.Writer
 }
+
+// daemon reports whether this process is a mount in the background, whose
+// parent waits for its readiness.
+func (r *readiness) daemon() bool { return r != nil && r.f != nil }
 
 func readinessFromEnv() *readiness {
 	v := os.Getenv(readyFDEnv)
@@ -156,8 +193,39 @@ func (r *readiness) ok() {
 	r.send("ready")
 }
 
+// fail reports err and the exit code it means, which the parent exits with.
 func (r *readiness) fail(err error) {
-	r.send("error: " + strings.ReplaceAll(err.Error(), "\n", " "))
+	r.send(fmt.Sprintf("error %d: %s", exitCode(err), strings.ReplaceAll(err.Error(), "\n", " ")))
+}
+
+// warn tells the user about something that does not stop the mount.
+func (r *readiness) warn(msg string) {
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	switch {
+	case r == nil:
+	case r.f != nil:
+		fmt.Fprintln(r.f, "warning: "+msg)
+	case r.warnings != nil:
+		fmt.Fprintln(r.warnings, "ossmount: warning:", msg)
+	}
+}
+
+// openMountLog returns where the mount logs: stderr for "-", else
+// the file, rotated at p.logSize. A mount in the background points its
+// standard output and error at the current file after each rotation.
+func openMountLog(p mountPlan, ready *readiness, stderr io.Writer) (io.Writer, func(), error) {
+	if p.logFile == "-" {
+		return stderr, func() {}, nil
+	}
+	var onRotate func() error
+	if ready.daemon() {
+		onRotate = func() error { return redirectStdio(p.logFile) }
+	}
+	l, err := openRotatingLog(p.logFile, p.logSize, onRotate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-file %s: %w", p.logFile, err)
+	}
+	return l, func() { l.Close() }, nil
 }
 
 func (r *readiness) send(line string) {

@@ -36,6 +36,15 @@ const (
 	exitLocalIO     = 6 // local file error, or DEST exists with --no-clobber
 )
 
+// materializeExitCodes is the table of exit codes in materialize's help.
+var materializeExitCodes = exitCodes("DEST is complete and verified",
+	exitMeaning{exitFailure, "other errors (network, credentials, interrupted)"},
+	exitMeaning{exitUnavailable, "the object or bucket does not exist, access is denied, or it is archived"},
+	exitMeaning{exitIntegrity, "integrity failure: the object does not match its CRC64"},
+	exitMeaning{exitChanged, "the object changed during the run (twice)"},
+	exitMeaning{exitLocalIO, "local I/O error (DEST is not a regular file, or its directory is not writable or lacks room), or DEST exists and --no-clobber was given"},
+)
+
 // Extended attributes an ossmount mount puts on its files, so that a path
 // inside a mount names its object and its cache.
 const (
@@ -92,16 +101,7 @@ new version; a second change exits with code 5.
 When another ossmount process (a mount, or another materialize) owns the
 cache directory, the work is handed to it and its progress is shown here, so
 two runs of the same object fetch each block once.
-
-Exit codes:
-  0  DEST is complete and verified
-  1  other errors (network, credentials, interrupted)
-  2  bad flags or arguments
-  3  the object or bucket does not exist, access is denied, or it is archived
-  4  integrity failure: the object does not match its CRC64
-  5  the object changed during the run (twice)
-  6  local I/O error (DEST is not a regular file, its directory is not
-     writable or lacks room), or DEST exists and --no-clobber was given`,
+`,
 		Example: `  # Fetch an object with 64 parallel GETs of 16 MiB each
   ossmount materialize --threads 64 --part-size 16MiB oss://my-bucket/data/big.bin ./big.bin
 
@@ -115,6 +115,7 @@ Exit codes:
 			return runMaterialize(cmd, &f, args[0], args[1])
 		},
 	}
+	documentExitCodes(cmd, materializeExitCodes)
 	fl := cmd.Flags()
 	f.client.register(fl)
 	f.cache.register(fl)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,8 @@ type mountOptions struct {
 	debug              bool
 	metricsAddr        string
 	profile            bool
+	logFile            string
+	logSize            string
 }
 
 func newMountCommand() *cobra.Command {
@@ -60,11 +63,14 @@ reboot. Sequential readers are prefetched in parallel. Fully cached objects
 are served by the kernel straight from the cache file where FUSE passthrough
 is available (Linux 6.9 or later, as root).
 
-Without --foreground, mount returns once the mount is ready (exit 0) or with
-the reason it cannot mount (exit 1); the mount keeps running in the
-background and logs to ossmount.log in the cache directory. Stop it with
-"ossmount unmount MOUNTPOINT". With --foreground it stays attached and
-Ctrl-C (SIGINT) or SIGTERM unmounts it.
+Without --foreground, mount checks its flags and arguments, then returns
+once the mount is ready or with the reason it cannot mount; the mount keeps
+running in the background and logs to ossmount.log in the cache directory
+(or --log-file), rotated at --log-size with 3 old logs kept. Stop it with
+"ossmount unmount MOUNTPOINT". With --foreground it stays attached, logs to
+standard error unless --log-file names a file, and Ctrl-C (SIGINT) or
+SIGTERM unmounts it. A prefix that holds no objects is mounted, as an empty
+folder, with a warning.
 
 Every file has the extended attributes user.ossmount.source (oss://BUCKET/KEY),
 user.ossmount.etag and user.ossmount.cache_dir, which "ossmount materialize"
@@ -81,6 +87,8 @@ uses.`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
+	documentExitCodes(cmd, exitCodes("mounted: without --foreground the mount is ready and runs in the background; with it, it was unmounted by a signal or from outside",
+		exitMeaning{exitFailure, "cannot mount (the message says why), or the mount failed"}))
 	f := cmd.Flags()
 	o.client.register(f)
 	o.cache.register(f)
@@ -101,6 +109,8 @@ func (o *mountOptions) register(f *pflag.FlagSet) {
 	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100")
+	f.StringVar(&o.logFile, "log-file", "", "write the mount's log to this file, or - for standard error (default: ossmount.log in the cache directory, or standard error with --foreground)")
+	f.StringVar(&o.logSize, "log-size", "10MiB", "rotate the log file when it would grow past this size, keeping 3 old ones")
 	f.BoolVar(&o.profile, "profile", false, "also serve Go profiles at http://ADDR/debug/pprof/ on --metrics-addr")
 	_ = f.MarkHidden("profile")
 }
@@ -112,7 +122,9 @@ type mountPlan struct {
 	mountpoint string
 	cacheOpts  cache.Options
 	fsCfg      fs.Config
-	profile    bool // serve Go profiles next to the metrics
+	profile    bool   // serve Go profiles next to the metrics
+	logFile    string // absolute path of the log, or "-" for standard error
+	logSize    int64  // rotate the log file before it grows past this
 }
 
 func (o *mountOptions) plan(args []string) (mountPlan, error) {
@@ -128,6 +140,26 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 	}
 	p.mountpoint = mp
 	p.profile = o.profile
+	// Everything the background process would check is checked here,
+	// so that a usage error exits 2 with or without --foreground.
+	// A client sends no request when it is made: this checks the flags,
+	// the credentials, the endpoint and the region.
+	client, err := o.client.client(context.Background(), nil, nil)
+	if err != nil {
+		return p, err
+	}
+	client.Close()
+	if o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			return p, usagef("--metrics-addr must be HOST:PORT such as 127.0.0.1:9100, not %q", o.metricsAddr)
+		}
+	}
+	if p.logSize, err = parseSize(o.logSize); err != nil {
+		return p, usagef("--log-size: %v", err)
+	}
+	if p.logSize < minLogSize {
+		return p, usagef("--log-size must be at least %d bytes, not %q", minLogSize, o.logSize)
+	}
 	if o.metadataTTL <= 0 {
 		return p, usagef("--metadata-ttl must be positive, not %v", o.metadataTTL)
 	}
@@ -163,6 +195,18 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 	}
 	if p.cacheOpts.Dir, err = filepath.Abs(p.cacheOpts.Dir); err != nil {
 		return p, err
+	}
+	switch {
+	case o.logFile == "-" && !o.foreground:
+		return p, usagef("--log-file - (standard error) needs --foreground: a mount in the background keeps no terminal; give a file")
+	case o.logFile == "-", o.logFile == "" && o.foreground:
+		p.logFile = "-"
+	case o.logFile == "":
+		p.logFile = filepath.Join(p.cacheOpts.Dir, logFileName)
+	default:
+		if p.logFile, err = filepath.Abs(o.logFile); err != nil {
+			return p, err
+		}
 	}
 	p.fsCfg = fs.Config{
 		Bucket:             u.Bucket,
@@ -200,12 +244,27 @@ func (o *mountOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	if !o.foreground {
-		return startDaemon(cmd, p.cacheOpts.Dir, p.url, p.mountpoint)
+		return startDaemon(cmd, p.cacheOpts.Dir, p.logFile, p.url, p.mountpoint)
 	}
 	ready := readinessFromEnv()
-	log := newLogger(o.debug, cmd.ErrOrStderr())
+	logOut, closeLog, err := openMountLog(p, ready, cmd.ErrOrStderr())
+	if err != nil {
+		ready.fail(err)
+		return err
+	}
+	defer closeLog()
+	if p.logFile != "-" {
+		// The log does not reach the terminal: warnings must.
+		ready.warnings = cmd.ErrOrStderr()
+	}
+	log := newLogger(o.debug, logOut)
 	err = o.serve(cmd.Context(), p, log, ready)
 	if err != nil {
+		if p.logFile != "-" && !ready.daemon() {
+			// The message goes to the terminal; the log should tell too.
+			// (A daemon's standard error is the log already.)
+			log.Error("mount failed", "err", err)
+		}
 		ready.fail(err)
 	}
 	return err
@@ -229,10 +288,35 @@ func (o *mountOptions) serve(ctx context.Context, p mountPlan, log *slog.Logger,
 	if err != nil {
 		return fmt.Errorf("cannot mount %s: %w", p.url, err)
 	}
+	warnIfEmpty(ctx, client, p.url, log, ready)
 	p.cacheOpts.Logger = log
 	p.fsCfg.Store = client
 	p.fsCfg.Logger = log
 	return runMount(ctx, p, client, log, metrics, ready)
+}
+
+// warnIfEmpty warns, in the log and to the user, when the bucket or prefix
+// to be mounted holds no objects: most often a mistyped prefix, which
+// would otherwise mount as an empty folder without a word. It is only a
+// warning: objects may appear later.
+func warnIfEmpty(ctx context.Context, client *rangefetch.Client, u rangefetch.URL, log *slog.Logger, ready *readiness) {
+	prefix := u.Key
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	listCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	page, err := client.ListPage(listCtx, u.Bucket, prefix, "", 1)
+	cancel()
+	if err != nil || len(page.Objects)+len(page.Prefixes) > 0 {
+		return // a failing listing shows in the mount itself
+	}
+	what := fmt.Sprintf("the bucket %s holds no objects", u.Bucket)
+	if prefix != "" {
+		what = fmt.Sprintf("no objects under %s (is the prefix right?)", rangefetch.URL{Bucket: u.Bucket, Key: prefix})
+	}
+	msg := what + ": the mount is an empty folder until some are added"
+	log.Warn(msg)
+	ready.warn(msg)
 }
 
 // runMount opens the cache, starts the owner socket and the metrics

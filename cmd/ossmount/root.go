@@ -43,13 +43,35 @@ OSS_SESSION_TOKEN, or from a file given with --credentials-file (mode 0600).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%v (see '%s --help')", err, c.CommandPath())
 	})
+	root.Version = buildVersion()
+	root.SetVersionTemplate("ossmount {{.Version}}\n")
 	root.AddCommand(newVersionCommand())
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
 	root.SetHelpCommand(newHelpCommand())
+	root.InitDefaultHelpCmd()
 	addCompletionCommand(root)
+	suggestSubcommands(root)
+	documentAllExitCodes(root)
 	return root
+}
+
+// suggestSubcommands makes every command that has subcommands answer an
+// unknown one with a usage error that suggests the nearest name, as the
+// root does ("ossmount cache stat": did you mean "stats"?).
+func suggestSubcommands(c *cobra.Command) {
+	if c.HasSubCommands() {
+		c.Args = unknownCommand
+		if !c.Runnable() {
+			// Cobra answers any arguments of a command that cannot run
+			// with its help and exit status 0, before checking them.
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	}
+	for _, sub := range c.Commands() {
+		suggestSubcommands(sub)
+	}
 }
 
 // unknownCommand rejects what cobra could not match to a subcommand.
@@ -58,10 +80,24 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+	if s := suggestionFor(cmd, args[0]); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return usagef("%s; see '%s --help'", msg, cmd.CommandPath())
+}
+
+// suggestionFor returns the subcommand of cmd nearest to the mistyped
+// name, or "". Cobra sets its default distance only on its own path, so
+// it is set here: typos within two edits ("mout") are suggested, as are
+// prefixes ("serv").
+func suggestionFor(cmd *cobra.Command, name string) string {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		return s[0]
+	}
+	return ""
 }
 
 // newHelpCommand replaces cobra's help command, which answers an unknown
@@ -74,7 +110,13 @@ func newHelpCommand() *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			cmd, rest, err := c.Root().Find(args)
 			if err != nil || len(rest) > 0 {
-				return usagef("no help topic %q; see 'ossmount --help'", strings.Join(args, " "))
+				msg := fmt.Sprintf("no help topic %q", strings.Join(args, " "))
+				if cmd != nil && len(rest) > 0 {
+					if s := suggestionFor(cmd, rest[0]); s != "" {
+						msg += fmt.Sprintf(" (did you mean %q?)", strings.TrimSpace(strings.TrimPrefix(cmd.CommandPath(), "ossmount")+" "+s))
+					}
+				}
+				return usagef("%s; see 'ossmount --help'", msg)
 			}
 			cmd.InitDefaultHelpFlag() // list --help as "cmd --help" would
 			return cmd.Help()
@@ -124,26 +166,69 @@ var completionExamples = map[string]string{
 var subcommands []func() *cobra.Command
 
 func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the version of ossmount",
-		Example: "  ossmount version",
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of ossmount",
+		Long: `version prints the module version of this build and the commit it was
+built from (revision, whether the work tree had uncommitted changes, and the
+commit time), as recorded by the Go toolchain, and the Go version. "ossmount
+--version" prints the same line.`,
+		Example: "  ossmount version\n  ossmount --version",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), "ossmount", buildVersion())
 			return nil
 		},
 	}
+	documentExitCodes(cmd, exitCodes("the version was printed"))
+	return cmd
 }
 
+// buildVersion describes this build from what the Go toolchain recorded in
+// it: "v1.2.3 (revision 0123abcd…, modified, committed 2026-12-01T10:00:00Z,
+// go1.26.8)". The module version is "devel" for a build of a work tree
+// without a version; the revision is missing where the build had no VCS
+// information (go build -buildvcs=false, or a source tree without .git).
 func buildVersion() string {
-	if version != "" {
-		return version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return orDevel(version) + " (no build information)"
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	return describeBuild(version, bi)
+}
+
+// describeBuild is buildVersion for the build information bi; override,
+// if set (-ldflags "-X main.version=..."), replaces the module version.
+func describeBuild(override string, bi *debug.BuildInfo) string {
+	v := override
+	if v == "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
 	}
-	return "devel"
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	var details []string
+	if rev := settings["vcs.revision"]; rev != "" {
+		details = append(details, "revision "+rev)
+		if settings["vcs.modified"] == "true" {
+			details = append(details, "modified")
+		}
+		if t := settings["vcs.time"]; t != "" {
+			details = append(details, "committed "+t)
+		}
+	} else {
+		details = append(details, "no VCS revision recorded")
+	}
+	details = append(details, bi.GoVersion)
+	return orDevel(v) + " (" + strings.Join(details, ", ") + ")"
+}
+
+func orDevel(v string) string {
+	if v == "" {
+		return "devel"
+	}
+	return v
 }
 
 // noArgs rejects positional arguments with a usage error.
