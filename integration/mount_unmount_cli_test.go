@@ -183,3 +183,42 @@ func TestUnmountCLIDeadMount(t *testing.T) {
 		t.Fatal("the dead mount is still there")
 	}
 }
+
+// A mountpoint that holds files is refused, as fusermount does, unless
+// --nonempty says to mount over them.
+func TestMountCLINonEmptyMountpoint(t *testing.T) {
+	e := newMountEnv(t)
+	data := e.put("f.txt", []byte("from the bucket"))
+	if err := os.WriteFile(filepath.Join(e.mp, "mine.txt"), []byte("the user's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"mount", "--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou", "--cache-dir", e.cacheDir}
+	for _, fg := range [][]string{nil, {"--foreground"}} {
+		args := append(append(append([]string{}, base...), fg...), "oss://"+mountBucket, e.mp)
+		code, out := e.runOssmount(t, nil, args...)
+		if code != 1 || !strings.Contains(out, "not empty") || !strings.Contains(out, "--nonempty") || strings.Count(out, "\n") != 1 {
+			t.Errorf("mount %q on a non-empty directory: exit %d, output %q; want exit 1 naming --nonempty", fg, code, out)
+		}
+		if isMounted(t, e.mp) {
+			syscall.Unmount(e.mp, syscall.MNT_DETACH)
+			t.Fatalf("mount %q mounted on a non-empty directory", fg)
+		}
+	}
+
+	code, out := e.runOssmount(t, nil, append(base, "--nonempty", "oss://"+mountBucket, e.mp)...)
+	if code != 0 {
+		t.Fatalf("mount --nonempty: exit %d:\n%s", code, out)
+	}
+	t.Cleanup(func() {
+		if isMounted(t, e.mp) {
+			syscall.Unmount(e.mp, syscall.MNT_DETACH)
+		}
+	})
+	mustEqual(t, "read through a mount over files", readMounted(t, e.path("f.txt")), data)
+	if code, out := e.runOssmount(t, nil, "unmount", e.mp); code != 0 {
+		t.Fatalf("unmount: exit %d:\n%s", code, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.mp, "mine.txt")); err != nil || string(b) != "the user's" {
+		t.Fatalf("the user's file after the mount: %q, %v", b, err)
+	}
+}
