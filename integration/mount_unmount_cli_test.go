@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,7 +156,9 @@ func TestUnmountCLIRefusesWhatIsNotOssmount(t *testing.T) {
 func TestUnmountCLIDeadMount(t *testing.T) {
 	e := newMountEnv(t)
 	e.put("f.txt", []byte("x"))
-	m := e.startForeground(t, "f.txt")
+	// A short TTL, so that the kernel soon forgets the attributes of the
+	// mount's root and even stat fails, as it does some time after a crash.
+	m := e.startForeground(t, "f.txt", "--metadata-ttl", "1s")
 	if err := m.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +167,10 @@ func TestUnmountCLIDeadMount(t *testing.T) {
 	if err := syscall.Statfs(e.mp, &st); err != syscall.ENOTCONN {
 		t.Fatalf("statfs of the mount after its process was killed: %v, want ENOTCONN", err)
 	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		_, err := os.Stat(e.mp)
+		return errors.Is(err, syscall.ENOTCONN)
+	}, "stat of the dead mount to fail with ENOTCONN")
 
 	base := []string{"mount", "--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou", "--cache-dir", e.cacheDir, "oss://" + mountBucket}
 	want := "run 'ossmount unmount " + e.mp + "'"
