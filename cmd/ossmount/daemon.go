@@ -237,30 +237,58 @@ func (r *readiness) send(line string) {
 	r.f = nil
 }
 
+// How a signalled mount ends. After SIGINT or SIGTERM the process ends
+// within stopBound whatever readers do: files still open get readerGrace
+// to be closed after the mount is detached, and the rest of the bound is
+// for closing the cache (recording its index). A second signal, or the
+// bound running out, ends the process at once; the cache survives that as
+// it survives a crash, and what it could not record is only blocks to
+// fetch again. Ending the process also ends the kernel's FUSE connection
+// (its device is closed), where fusectl is not there to abort it.
+const (
+	readerGrace = 5 * time.Second
+	stopBound   = 10 * time.Second
+)
+
 // serveUntilSignal serves until the mount is unmounted from outside, or
 // until SIGINT/SIGTERM, which unmount it: normally, or, if files in it are
 // in use, by detaching it and failing the requests in progress.
 func serveUntilSignal(srv *fs.Server, log *slog.Logger) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	var sig os.Signal
 	select {
 	case <-srv.Done():
+		signal.Stop(sigs)
 		srv.Wait()
-	case sig := <-sigs:
-		log.Info("unmounting", "signal", sig.String())
-		if err := srv.Unmount(); err != nil {
-			log.Warn("mount in use; detaching it and ending requests in progress", "err", err)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			go func() {
-				select {
-				case <-sigs: // a second signal: do not wait any longer
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			srv.UnmountForce(ctx)
-			cancel()
-		}
+		return
+	case sig = <-sigs:
 	}
+	log.Info("unmounting", "signal", sig.String())
+	// Signals stay caught until the process ends: the cache is closed
+	// after this returns, still within the bound.
+	go endWithin(stopBound, sigs, log)
+	err := srv.Unmount()
+	if err == nil {
+		return
+	}
+	log.Warn("mount in use; detaching it and ending requests in progress", "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), readerGrace)
+	defer cancel()
+	if err := srv.UnmountForce(ctx); err != nil {
+		log.Warn("ending the mount with files still open", "err", err)
+	}
+}
+
+// endWithin ends the process once bound has passed or at the next signal,
+// whichever comes first.
+func endWithin(bound time.Duration, sigs <-chan os.Signal, log *slog.Logger) {
+	timer := time.NewTimer(bound)
+	select {
+	case sig := <-sigs:
+		log.Warn("exiting at once", "signal", sig.String())
+	case <-timer.C:
+		log.Warn("exiting: the mount did not stop in time", "bound", bound)
+	}
+	os.Exit(exitFailure)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +43,7 @@ type mountOptions struct {
 	readAhead          string
 	fetchMemory        string
 	foreground         bool
+	nonEmpty           bool
 	debug              bool
 	metricsAddr        string
 	profile            bool
@@ -106,6 +108,7 @@ func (o *mountOptions) register(f *pflag.FlagSet) {
 	f.IntVar(&o.maxParallelPerFile, "max-parallel-per-file", 0, "parallel prefetch requests of one open file (default: --max-parallel)")
 	f.StringVar(&o.readAhead, "read-ahead", "128MiB", "largest prefetch window of a sequential reader")
 	f.StringVar(&o.fetchMemory, "fetch-memory", "160MiB", "prefetched bytes requested and not yet arrived, all files together")
+	f.BoolVar(&o.nonEmpty, "nonempty", false, "mount even on a directory that is not empty, hiding its files until unmounted")
 	f.BoolVar(&o.foreground, "foreground", false, "stay attached to the terminal instead of running in the background")
 	f.BoolVar(&o.debug, "debug", false, "log at debug level, including every FUSE request")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100")
@@ -227,6 +230,25 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 	return p, nil
 }
 
+// checkEmptyMountpoint refuses a mountpoint that holds files, as
+// fusermount does: the mount would hide them, and a user who mounts on the
+// wrong directory would find its files gone.
+func checkEmptyMountpoint(mp string) error {
+	d, err := os.Open(mp)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %w", mp, err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(1)
+	if len(names) > 0 {
+		return fmt.Errorf("mountpoint %s is not empty: mounting would hide its files until unmounted; use an empty directory, or --nonempty to mount over them", mp)
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("mountpoint %s: %w", mp, err)
+	}
+	return nil
+}
+
 func parseMode(flag, s string) (uint32, error) {
 	v, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || v > 0o7777 {
@@ -242,6 +264,11 @@ func (o *mountOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	if err := fs.CheckMountpoint(p.mountpoint); err != nil {
 		return err
+	}
+	if !o.nonEmpty {
+		if err := checkEmptyMountpoint(p.mountpoint); err != nil {
+			return err
+		}
 	}
 	if !o.foreground {
 		return startDaemon(cmd, p.cacheOpts.Dir, p.logFile, p.url, p.mountpoint)

@@ -53,6 +53,7 @@ OSS_SESSION_TOKEN, or from a file given with --credentials-file (mode 0600).`,
 	root.InitDefaultHelpCmd()
 	addCompletionCommand(root)
 	suggestSubcommands(root)
+	rejectEmptyArgs(root)
 	documentAllExitCodes(root)
 	return root
 }
@@ -71,6 +72,32 @@ func suggestSubcommands(c *cobra.Command) {
 	}
 	for _, sub := range c.Commands() {
 		suggestSubcommands(sub)
+	}
+}
+
+// rejectEmptyArgs makes an empty positional argument a usage error for c
+// and every command below it that checks its arguments: "" is never a
+// path, URL or name, and taken as a path it would mean the working
+// directory. (Commands that check nothing are parents, whose arguments
+// cobra matches against their subcommands.)
+func rejectEmptyArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectEmptyArgs(sub)
+	}
+	check := c.Args
+	if check == nil {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return err
+		}
+		for i, a := range args {
+			if a == "" {
+				return usagef("%s must not be empty (see '%s --help')", argName(cmd, i), cmd.CommandPath())
+			}
+		}
+		return nil
 	}
 }
 
@@ -229,6 +256,26 @@ func orDevel(v string) string {
 		return "devel"
 	}
 	return v
+}
+
+// argName is the name of positional argument i in cmd's usage line
+// ("MOUNTPOINT" of "mount oss://BUCKET[/PREFIX] MOUNTPOINT", "DIR" of
+// "demo [DIR]"), or "argument N" when the line does not name it.
+func argName(cmd *cobra.Command, i int) string {
+	var names []string
+	for _, f := range strings.Fields(cmd.Use)[1:] {
+		if f == "[flags]" {
+			continue
+		}
+		if strings.HasPrefix(f, "[") {
+			f = strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")
+		}
+		names = append(names, f)
+	}
+	if i < len(names) && !strings.Contains(names[i], "...") {
+		return names[i]
+	}
+	return fmt.Sprintf("argument %d", i+1)
 }
 
 // noArgs rejects positional arguments with a usage error.

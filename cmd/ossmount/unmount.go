@@ -27,20 +27,28 @@ directory, so that the cache can be used right away by another mount or by
 "ossmount materialize".
 
 It fails while files in the mount are open; --lazy detaches the mount at
-once and lets the process finish when the last file is closed.`,
+once and lets the process finish when the last file is closed.
+
+It unmounts only ossmount mounts (type fuse.ossmount in the kernel's mount
+table): any other filesystem at MOUNTPOINT, or one mounted on top of an
+ossmount mount there, is refused and named. A dead mount, whose process
+has exited ("transport endpoint is not connected"), is unmounted like a
+live one.`,
 		Example: `  ossmount unmount /mnt/data
   ossmount unmount --lazy /mnt/data`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mp, err := filepath.Abs(args[0])
+			abs, err := filepath.Abs(args[0])
 			if err != nil {
 				return err
 			}
-			// Ask the mount which process serves it and which cache it
-			// uses before it goes away; a dead mount cannot answer.
-			pidText, _ := getxattr(mp, "user.ossmount.pid")
-			pid, _ := strconv.Atoi(pidText)
-			cacheDir, _ := getxattr(mp, "user.ossmount.cache_dir")
+			// Refuse what is not an ossmount mount before anything
+			// touches it.
+			mp, err := fs.FindMount(abs)
+			if err != nil {
+				return err
+			}
+			pid, cacheDir := mountOwner(mp)
 			if err := fs.UnmountPath(mp, lazy); err != nil {
 				return err
 			}
@@ -58,6 +66,32 @@ once and lets the process finish when the last file is closed.`,
 	cmd.Flags().BoolVar(&lazy, "lazy", false, "detach the mount even while files in it are open")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for the mount's process to close the cache")
 	return cmd
+}
+
+// ownerWait bounds how long the mount's process may take to say who it
+// is: one that does not answer is unmounted all the same.
+const ownerWait = 5 * time.Second
+
+// mountOwner asks the mount which process serves it and which cache it
+// uses, before it goes away. A dead mount cannot answer (0 and "").
+func mountOwner(mp string) (pid int, cacheDir string) {
+	type owner struct {
+		pid      int
+		cacheDir string
+	}
+	res := make(chan owner, 1)
+	go func() {
+		pidText, _ := getxattr(mp, "user.ossmount.pid")
+		pid, _ := strconv.Atoi(pidText)
+		cacheDir, _ := getxattr(mp, "user.ossmount.cache_dir")
+		res <- owner{pid, cacheDir}
+	}()
+	select {
+	case o := <-res:
+		return o.pid, o.cacheDir
+	case <-time.After(ownerWait):
+		return 0, ""
+	}
 }
 
 // waitReleased waits until the cache directory has no owner (the mount's

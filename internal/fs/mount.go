@@ -13,10 +13,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/ossmount/ossmount/internal/mountinfo"
 )
 
 // Server is a mounted ossmount filesystem.
@@ -57,8 +60,8 @@ func Mount(mountpoint string, cfg Config) (*Server, error) {
 
 	opts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:     "ossmount",
-			Name:       "ossmount",
+			FsName:     fsName,
+			Name:       fsName,
 			AllowOther: cfg.AllowOther,
 			// The kernel refuses writes itself on a read-only mount, and
 			// checks permissions against the modes shown.
@@ -148,11 +151,16 @@ func (s *Server) Unmount() error {
 }
 
 // UnmountForce unmounts even while files are in use: it detaches the
-// mount (so no new file can be opened), ends every request in progress
-// (reads fail with EINTR or EIO), and if the kernel still holds the
-// connection when ctx ends (a process keeps a file open), aborts it, so
-// that all further access fails with ENOTCONN. It returns when the server
-// has stopped.
+// mount (so no new file can be opened) and ends every request in progress
+// (reads fail with EINTR or EIO). If the kernel still holds the connection
+// when ctx ends (a process keeps a file open), it aborts the connection
+// through fusectl, so that all further access fails with ENOTCONN.
+//
+// UnmountForce returns within about ctx's deadline, whatever the readers
+// do. Where the connection cannot be aborted (fusectl is not mounted), it
+// stops the mount's work all the same and returns ErrStillConnected: the
+// kernel then ends the connection when the last file is closed, or when
+// this process exits and so closes the FUSE device.
 func (s *Server) UnmountForce(ctx context.Context) error {
 	s.fsys.cancel() // in-flight reads and prefetch end now
 	select {
@@ -162,16 +170,40 @@ func (s *Server) UnmountForce(ctx context.Context) error {
 			s.fsys.log.Warn("lazy unmount failed", "mountpoint", s.mountpoint, "err", err)
 		}
 	}
+	var err error
 	select {
 	case <-s.served:
 	case <-ctx.Done():
-		if s.dev != 0 {
-			abortConnection(s.dev)
-		}
-		<-s.served
+		err = s.abort()
 	}
 	s.shutdown()
-	return nil
+	return err
+}
+
+// ErrStillConnected is returned by UnmountForce when files in the mount
+// were still open at its deadline and the FUSE connection could not be
+// aborted.
+var ErrStillConnected = errors.New("the FUSE connection is still held by open files")
+
+// abortWait bounds how long the FUSE loop may take to see an aborted
+// connection end: the kernel fails its reads of the device at once.
+const abortWait = 2 * time.Second
+
+// abort ends the FUSE connection through fusectl and waits for the FUSE
+// loop to stop.
+func (s *Server) abort() error {
+	if s.dev == 0 {
+		return fmt.Errorf("%s: %w (the mount's device is unknown)", s.mountpoint, ErrStillConnected)
+	}
+	if err := abortConnection(s.dev); err != nil {
+		return fmt.Errorf("%s: %w; it ends when they are closed or when this process exits (%v)", s.mountpoint, ErrStillConnected, err)
+	}
+	select {
+	case <-s.served:
+		return nil
+	case <-time.After(abortWait):
+		return fmt.Errorf("%s: %w: the aborted connection did not end within %v", s.mountpoint, ErrStillConnected, abortWait)
+	}
 }
 
 func (s *Server) shutdown() {
@@ -195,43 +227,108 @@ func setKernelReadahead(dev uint64, n int64, log *slog.Logger) {
 	}
 }
 
+// fusectlDir is where the kernel's fusectl filesystem, when mounted,
+// lists the FUSE connections.
+const fusectlDir = "/sys/fs/fuse/connections"
+
 // abortConnection ends a FUSE connection through fusectl: every request
-// waiting on it fails and the server's device reads return ENODEV.
-func abortConnection(dev uint64) {
-	id := fmt.Sprint(unix.Minor(dev))
-	_ = os.WriteFile(filepath.Join("/sys/fs/fuse/connections", id, "abort"), []byte("1"), 0)
+// waiting on it fails and the server's device reads return ENODEV. It does
+// not mount fusectl where it is missing: that filesystem is the system's,
+// and ending this process ends the connection just as well.
+func abortConnection(dev uint64) error {
+	path := filepath.Join(fusectlDir, strconv.FormatUint(uint64(unix.Minor(dev)), 10), "abort")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("fusectl is not mounted at %s", fusectlDir)
+	}
+	return os.WriteFile(path, []byte("1"), 0)
 }
 
-// UnmountPath unmounts a FUSE mount: with umount(2) as root, otherwise with
-// fusermount3 -u. lazy detaches the mount even while it is in use.
+// UnmountPath unmounts the ossmount mount at mountpoint: with umount(2) as
+// root, otherwise with fusermount3 -u. lazy detaches the mount even while
+// it is in use. It refuses, naming what is there, a path that is not a
+// mount point or where another filesystem is mounted on top (see
+// FindMount); a dead ossmount mount (its process has exited) is unmounted
+// like a live one.
 func UnmountPath(mountpoint string, lazy bool) error {
+	mp, err := FindMount(mountpoint)
+	if err != nil {
+		return err
+	}
 	if os.Geteuid() == 0 {
-		flags := 0
+		// UMOUNT_NOFOLLOW: what was checked is what is unmounted, even if
+		// the last component became a symbolic link since.
+		flags := unix.UMOUNT_NOFOLLOW
 		if lazy {
-			flags = syscall.MNT_DETACH
+			flags |= syscall.MNT_DETACH
 		}
-		err := syscall.Unmount(mountpoint, flags)
+		err := syscall.Unmount(mp, flags)
 		if err == nil || !errors.Is(err, syscall.EPERM) || fusermountPath() == "" {
-			return explainUnmountError(mountpoint, err)
+			return explainUnmountError(mp, err)
 		}
 	}
 	bin := fusermountPath()
 	if bin == "" {
-		return fmt.Errorf("unmount %s: fusermount3 not found (install the fuse3 package) and not running as root", mountpoint)
+		return fmt.Errorf("unmount %s: fusermount3 not found (install the fuse3 package) and not running as root", mp)
 	}
 	args := []string{"-u"}
 	if lazy {
 		args = append(args, "-z")
 	}
-	out, err := exec.Command(bin, append(args, mountpoint)...).CombinedOutput()
+	out, err := exec.Command(bin, append(args, mp)...).CombinedOutput()
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		if strings.Contains(msg, "busy") {
-			return fmt.Errorf("unmount %s: %s: %w", mountpoint, msg, syscall.EBUSY)
+			return fmt.Errorf("unmount %s: %s: %w", mp, msg, syscall.EBUSY)
 		}
-		return fmt.Errorf("unmount %s: %s (%v)", mountpoint, msg, err)
+		return fmt.Errorf("unmount %s: %s (%v)", mp, msg, err)
 	}
 	return nil
+}
+
+// FSType is the filesystem type of ossmount mounts in the kernel's mount
+// table: "fuse." and the name the mount is made with.
+const FSType = "fuse." + fsName
+
+// fsName names the mount to the kernel (its subtype and its source).
+const fsName = "ossmount"
+
+// FindMount returns the mount point of the ossmount mount at path (an
+// absolute path; symbolic links are resolved), or an error saying what is
+// there instead: nothing (not a mount point) or another filesystem, named
+// by type and source. Only the mount on top counts: one mounted over an
+// ossmount mount hides it. A dead ossmount mount is still an ossmount
+// mount.
+func FindMount(path string) (string, error) {
+	mp := resolvePath(path)
+	mounts, err := mountinfo.Read()
+	if err != nil {
+		return "", fmt.Errorf("unmount %s: cannot read the mount table: %w", mp, err)
+	}
+	m, ok := mountinfo.At(mounts, mp)
+	if !ok {
+		if _, err := os.Lstat(mp); errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("unmount %s: no such directory", mp)
+		}
+		return "", fmt.Errorf("unmount %s: not a mount point", mp)
+	}
+	if m.FSType != FSType {
+		return "", fmt.Errorf("unmount %s: not an ossmount mount (%s from %q is mounted there); refusing to unmount it", mp, m.FSType, m.Source)
+	}
+	return mp, nil
+}
+
+// resolvePath resolves the symbolic links in path, as the kernel does when
+// it looks up a mount point. The mount point of a dead FUSE mount cannot be
+// looked up (ENOTCONN): then only its parent is resolved.
+func resolvePath(path string) string {
+	path = filepath.Clean(path)
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		return r
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
 }
 
 func explainUnmountError(mp string, err error) error {
@@ -266,13 +363,22 @@ func isExecutable(p string) bool {
 }
 
 // CheckMountpoint reports, in words a user can act on, why mp cannot be
-// mounted on: missing, not a directory, a dead FUSE mount, or already a
-// mount point.
+// mounted on: missing, not a directory, inside a dead FUSE mount, or
+// already a mount point (of ossmount, live or dead, or of another
+// filesystem, named).
 func CheckMountpoint(mp string) error {
+	mp = resolvePath(mp)
+	mounts, err := mountinfo.Read()
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: cannot read the mount table: %w", mp, err)
+	}
+	if m, ok := mountinfo.At(mounts, mp); ok {
+		return alreadyMounted(mp, m)
+	}
 	fi, err := os.Stat(mp)
 	switch {
 	case errors.Is(err, syscall.ENOTCONN):
-		return fmt.Errorf("mountpoint %s holds a dead FUSE mount (transport endpoint is not connected): run 'ossmount unmount %s' first", mp, mp)
+		return insideDeadMount(mp, mounts)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist: create it with mkdir -p", mp)
 	case err != nil:
@@ -280,54 +386,70 @@ func CheckMountpoint(mp string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("mountpoint %s is not a directory", mp)
 	}
-	if isMountpoint(mp) {
-		return fmt.Errorf("mountpoint %s is busy: something is already mounted there", mp)
-	}
 	return nil
 }
 
-// isMountpoint reports whether mp is listed in /proc/self/mountinfo.
+// alreadyMounted explains why mp, where m is mounted, cannot be mounted on.
+func alreadyMounted(mp string, m mountinfo.Mount) error {
+	if strings.HasPrefix(m.FSType, "fuse") && !answers(mp) {
+		if m.FSType == FSType {
+			return fmt.Errorf("mountpoint %s holds a dead ossmount mount (its process has exited: transport endpoint is not connected): run 'ossmount unmount %s' first", mp, mp)
+		}
+		return fmt.Errorf("mountpoint %s holds a dead FUSE mount (%s from %q, transport endpoint is not connected): run 'umount %s' first", mp, m.FSType, m.Source, mp)
+	}
+	if m.FSType == FSType {
+		return fmt.Errorf("mountpoint %s is already an ossmount mount: run 'ossmount unmount %s' first, or choose another directory", mp, mp)
+	}
+	return fmt.Errorf("mountpoint %s is already a mount point (%s from %q is mounted there): choose another directory", mp, m.FSType, m.Source)
+}
+
+// answerWait bounds how long a FUSE mount may take to answer statfs.
+const answerWait = 2 * time.Second
+
+// answers reports whether the FUSE mount at mp still has a process that
+// answers it. Attributes may come from the kernel's cache; statfs always
+// asks the process, and fails with ENOTCONN once it is gone. A process
+// that does not answer within answerWait counts as alive: hung, not gone.
+func answers(mp string) bool {
+	res := make(chan error, 1)
+	go func() {
+		var st unix.Statfs_t
+		res <- unix.Statfs(mp, &st)
+	}()
+	select {
+	case err := <-res:
+		return !errors.Is(err, syscall.ENOTCONN)
+	case <-time.After(answerWait):
+		return true
+	}
+}
+
+// insideDeadMount explains ENOTCONN for a path below a mount point: the
+// mount it is in has lost its process.
+func insideDeadMount(path string, mounts []mountinfo.Mount) error {
+	var m mountinfo.Mount
+	for _, c := range mounts {
+		if (path == c.Point || strings.HasPrefix(path, strings.TrimSuffix(c.Point, "/")+"/")) && len(c.Point) >= len(m.Point) {
+			m = c
+		}
+	}
+	switch {
+	case m.FSType == FSType:
+		return fmt.Errorf("mountpoint %s is inside a dead ossmount mount at %s (its process has exited: transport endpoint is not connected): run 'ossmount unmount %s' first", path, m.Point, m.Point)
+	case m.Point != "":
+		return fmt.Errorf("mountpoint %s is inside a dead FUSE mount at %s (%s, transport endpoint is not connected): run 'umount %s' first", path, m.Point, m.FSType, m.Point)
+	}
+	return fmt.Errorf("mountpoint %s: transport endpoint is not connected (a dead FUSE mount)", path)
+}
+
+// isMountpoint reports whether mp is a mount point.
 func isMountpoint(mp string) bool {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == mp {
-			return true
-		}
-	}
-	return false
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space) of
-// /proc/self/mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(c-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	_, ok := mountinfo.At(mounts, mp)
+	return ok
 }
 
 // explainMountError turns what go-fuse reports into the likely cause.
