@@ -55,7 +55,8 @@ func TestEmptyArgumentsAreUsageErrors(t *testing.T) {
 	}
 }
 
-// runOssmountIn is runOssmount in the working directory dir.
+// runOssmountIn runs ossmount with args to completion in the working
+// directory dir ("" for this process's).
 func runOssmountIn(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), processDeadline)

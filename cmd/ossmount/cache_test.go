@@ -221,7 +221,8 @@ func TestMountRefusesAFolderAsCache(t *testing.T) {
 	os.WriteFile(filepath.Join(folder, "notes.txt"), []byte("mine"), 0o644)
 	mp := t.TempDir()
 	before := snapshot(t, folder)
-	r := runOssmount(t, nil, "mount", "--endpoint", "127.0.0.1:1", "--cache-dir", folder, "oss://bkt", mp)
+	creds := []string{"OSS_ACCESS_KEY_ID=LTAItest", "OSS_ACCESS_KEY_SECRET=secret"}
+	r := runOssmount(t, creds, "mount", "--endpoint", "127.0.0.1:1", "--cache-dir", folder, "oss://bkt", mp)
 	if r.code != 1 || !strings.Contains(r.stderr, folder+" is not an ossmount cache") {
 		t.Errorf("mount with a folder as cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -51,24 +48,11 @@ type result struct {
 	code           int
 }
 
-// runOssmount runs ossmount with args to completion.
+// runOssmount runs ossmount with args to completion, in this process's
+// working directory.
 func runOssmount(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), processDeadline)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = childEnv(env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("ossmount %s: %v", strings.Join(args, " "), err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("ossmount %s did not finish within %v", strings.Join(args, " "), processDeadline)
-	}
-	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	return runOssmountIn(t, "", env, args...)
 }
 
 // child is a running ossmount process whose stdout is read line by line.
