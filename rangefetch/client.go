@@ -34,16 +34,6 @@ type Client struct {
 // the endpoint, the credentials and the bucket in one round trip.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Credentials.IsZero() {
-		creds, err := CredentialsFromEnv()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Credentials = creds
-	}
-	if err := cfg.Credentials.Validate(); err != nil {
-		return nil, err
-	}
 	if cfg.SignVersion != 1 && cfg.SignVersion != 4 {
 		return nil, fmt.Errorf("unsupported signature version %d: use 4 (default) or 1", cfg.SignVersion)
 	}
@@ -57,6 +47,18 @@ func New(cfg Config) (*Client, error) {
 	}
 	if region == "" {
 		region = regionFromHost(ep.host)
+	}
+	// The credentials last: a mistake in the endpoint is reported as
+	// such even where no credentials are set yet.
+	if cfg.Credentials.IsZero() {
+		creds, err := CredentialsFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Credentials = creds
+	}
+	if err := cfg.Credentials.Validate(); err != nil {
+		return nil, err
 	}
 	if region == "" && ep.pathStyle {
 		region = localRegion

@@ -1,12 +1,29 @@
 package rangefetch
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"strings"
 )
+
+// ErrInvalidEndpoint is the kind of error New returns for an endpoint that
+// is no host[:port] or http(s)://host[:port]: a mistake in the
+// configuration, not a failure of OSS.
+var ErrInvalidEndpoint = errors.New("invalid OSS endpoint")
+
+// CheckEndpoint reports whether endpoint (as Config.Endpoint, "" for the
+// environment's) is well formed, without sending anything: an
+// ErrInvalidEndpoint, or another error when none can be found.
+func CheckEndpoint(endpoint, region string) error {
+	if region == "" {
+		region = os.Getenv(EnvRegion)
+	}
+	_, err := resolveEndpoint(endpoint, region)
+	return err
+}
 
 // endpoint is a resolved OSS endpoint.
 type endpoint struct {
@@ -35,10 +52,10 @@ func resolveEndpoint(cfgEndpoint, region string) (endpoint, error) {
 	}
 	u, err := url.Parse(withScheme)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return endpoint{}, fmt.Errorf("invalid OSS endpoint %q: expected host[:port] or http(s)://host[:port] (e.g. oss-cn-hangzhou.aliyuncs.com)", raw)
+		return endpoint{}, fmt.Errorf("%w %q: expected host[:port] or http(s)://host[:port] (e.g. oss-cn-hangzhou.aliyuncs.com)", ErrInvalidEndpoint, raw)
 	}
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
-		return endpoint{}, fmt.Errorf("invalid OSS endpoint %q: give only scheme, host and port", raw)
+		return endpoint{}, fmt.Errorf("%w %q: give only scheme, host and port", ErrInvalidEndpoint, raw)
 	}
 	host := u.Hostname()
 	local := isLocalHost(host)

@@ -40,15 +40,28 @@ func TestMountUsageErrorsExit2WithAndWithoutForeground(t *testing.T) {
 		{[]string{"--log-size", "big"}, "--log-size"},
 		{[]string{"--uid", "x"}, `invalid argument "x" for "--uid"`},
 		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"--endpoint", "ftp://host"}, `invalid OSS endpoint "ftp://host"`},
 	}
 	for _, c := range cases {
 		for _, fg := range [][]string{nil, {"--foreground"}} {
-			args := append([]string{"mount", "--endpoint", "127.0.0.1:1", "--cache-dir", cacheDir}, fg...)
-			args = append(append(args, c.flags...), "oss://bucket", mp)
-			r := runOssmount(t, env, args...)
-			if r.code != exitUsage || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Errorf("ossmount %s: exit %d, stderr %q; want exit 2 and one line with %q", strings.Join(args, " "), r.code, r.stderr, c.want)
+			// A usage error is reported as such whether or not
+			// credentials are set: the flags are checked first.
+			for _, env := range [][]string{env, nil} {
+				args := append([]string{"mount", "--endpoint", "127.0.0.1:1", "--cache-dir", cacheDir}, fg...)
+				args = append(append(args, c.flags...), "oss://bucket", mp)
+				r := runOssmount(t, env, args...)
+				if r.code != exitUsage || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+					t.Errorf("ossmount %s (credentials %v): exit %d, stderr %q; want exit 2 and one line with %q",
+						strings.Join(args, " "), env != nil, r.code, r.stderr, c.want)
+				}
 			}
+		}
+	}
+	// materialize too.
+	for _, flags := range [][]string{{"--endpoint", "ftp://host"}, {"--threads", "0"}, {"--sign-version", "3"}} {
+		args := append(append([]string{"materialize"}, flags...), "oss://bucket/key", filepath.Join(t.TempDir(), "dest"))
+		if r := runOssmount(t, nil, args...); r.code != exitUsage {
+			t.Errorf("ossmount %s without credentials: exit %d, stderr %q; want 2", strings.Join(args, " "), r.code, r.stderr)
 		}
 	}
 	// Without --foreground, standard error cannot be the log.

@@ -41,6 +41,9 @@ func (f *clientFlags) config(log *slog.Logger) (rangefetch.Config, error) {
 	if f.maxParallel < 1 || f.maxParallel > 256 {
 		return rangefetch.Config{}, usagef("--max-parallel must be between 1 and 256, not %d", f.maxParallel)
 	}
+	if err := rangefetch.CheckEndpoint(f.endpoint, f.region); errors.Is(err, rangefetch.ErrInvalidEndpoint) {
+		return rangefetch.Config{}, usagef("%v", err) // before the credentials: a mistake in the flags
+	}
 	var creds rangefetch.Credentials
 	var err error
 	if f.credentialsFile != "" {
@@ -69,7 +72,17 @@ func (f *clientFlags) client(_ context.Context, log *slog.Logger, metrics promet
 		return nil, err
 	}
 	cfg.Metrics = metrics
-	return rangefetch.New(cfg)
+	return newClient(cfg)
+}
+
+// newClient is rangefetch.New with an endpoint that cannot be parsed (a
+// bad --endpoint or OSS_ENDPOINT) reported as the usage error it is.
+func newClient(cfg rangefetch.Config) (*rangefetch.Client, error) {
+	c, err := rangefetch.New(cfg)
+	if errors.Is(err, rangefetch.ErrInvalidEndpoint) {
+		return nil, usagef("%v", err)
+	}
+	return c, err
 }
 
 // cacheFlags are the flags of every subcommand that uses the local cache.

@@ -173,7 +173,7 @@ func runMaterialize(cmd *cobra.Command, f *materializeFlags, source, dest string
 			if !cmd.Flags().Changed("max-parallel") {
 				cfg.MaxConns = max(cfg.MaxConns, materialize.Connections(req.Threads))
 			}
-			return rangefetch.New(cfg)
+			return newClient(cfg)
 		},
 	}
 

@@ -144,14 +144,8 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 	p.mountpoint = mp
 	p.profile = o.profile
 	// Everything the background process would check is checked here,
-	// so that a usage error exits 2 with or without --foreground.
-	// A client sends no request when it is made: this checks the flags,
-	// the credentials, the endpoint and the region.
-	client, err := o.client.client(context.Background(), nil, nil)
-	if err != nil {
-		return p, err
-	}
-	client.Close()
+	// so that a usage error exits 2 with or without --foreground; the
+	// flags first, the credentials (which are no usage error) last.
 	if o.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
 			return p, usagef("--metrics-addr must be HOST:PORT such as 127.0.0.1:9100, not %q", o.metricsAddr)
@@ -211,6 +205,13 @@ func (o *mountOptions) plan(args []string) (mountPlan, error) {
 			return p, err
 		}
 	}
+	// A client sends no request when it is made: this checks the
+	// signing flags, the endpoint, the region and the credentials.
+	client, err := o.client.client(context.Background(), nil, nil)
+	if err != nil {
+		return p, err
+	}
+	client.Close()
 	p.fsCfg = fs.Config{
 		Bucket:             u.Bucket,
 		Prefix:             u.Key,
