@@ -102,6 +102,26 @@ func TestStatusCLIListsMounts(t *testing.T) {
 		}
 	}
 
+	// A stopped process answers nothing: status says so after its timeout
+	// instead of waiting for it.
+	if err := syscall.Kill(pid2, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got = e.status(t)
+	if err := syscall.Kill(pid2, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if m := got[mp2]; m.State != "not responding" || !strings.Contains(m.Reason, "did not answer") {
+		t.Errorf("status of %s while its process is stopped: %+v, want not responding", mp2, m)
+	}
+	if m := got[e.mp]; m.State != "serving" {
+		t.Errorf("status of %s beside a stopped mount: %+v, want serving", e.mp, m)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("status took %v beside a stopped mount", took)
+	}
+
 	// A killed process leaves a dead mount behind.
 	if err := syscall.Kill(pid2, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
