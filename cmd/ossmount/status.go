@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"sync"
@@ -55,6 +58,7 @@ type mountReport struct {
 
 func newStatusCommand() *cobra.Command {
 	var asJSON bool
+	var rootAttrsOf string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "List the running ossmount mounts and what they have read and fetched",
@@ -76,6 +80,9 @@ error.`,
   ossmount status --json | jq '.mounts[] | {mountpoint, fetched_bytes}'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rootAttrsOf != "" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(readRootAttrs(rootAttrsOf))
+			}
 			mounts, err := mountinfo.Read()
 			if err != nil {
 				return fmt.Errorf("read the mount table: %w", err)
@@ -93,6 +100,9 @@ error.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"mounts": [...]} as JSON, byte counts in bytes`)
+	// The child of mountAttrs: print one mount's root attributes as JSON.
+	cmd.Flags().StringVar(&rootAttrsOf, "root-attrs", "", "")
+	_ = cmd.Flags().MarkHidden("root-attrs")
 	return cmd
 }
 
@@ -129,23 +139,23 @@ func mountReportOf(ctx context.Context, mp string, now time.Time) mountReport {
 	attrs, err := mountAttrs(ctx, mp)
 	if err != nil {
 		r.Reason = err.Error()
-		if errors.Is(err, syscall.ENOTCONN) {
-			r.Reason = "its process is gone (transport endpoint is not connected); run 'ossmount unmount " + mp + "'"
+		if errors.Is(err, errMountGone) {
+			r.Reason += "; run 'ossmount unmount " + mp + "'"
 		}
 		return r
 	}
-	r.Source, r.CacheDir = attrs.source, attrs.cacheDir
-	r.PID, _ = strconv.Atoi(attrs.pid)
-	st, err := materialize.QueryStatus(ctx, attrs.cacheDir)
+	r.Source, r.CacheDir = attrs.Source, attrs.CacheDir
+	r.PID, _ = strconv.Atoi(attrs.PID)
+	st, err := materialize.QueryStatus(ctx, attrs.CacheDir)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		r.Reason = fmt.Sprintf("no answer on the control socket of %s within %v", attrs.cacheDir, statusTimeout)
+		r.Reason = fmt.Sprintf("no answer on the control socket of %s within %v", attrs.CacheDir, statusTimeout)
 		return r
 	case err != nil:
 		r.Reason = err.Error()
 		return r
 	case r.PID != 0 && st.PID != r.PID:
-		r.Reason = fmt.Sprintf("the cache %s is owned by process %d, not by the mount's process %d", attrs.cacheDir, st.PID, r.PID)
+		r.Reason = fmt.Sprintf("the cache %s is owned by process %d, not by the mount's process %d", attrs.CacheDir, st.PID, r.PID)
 		return r
 	}
 	r.State = stateServing
@@ -163,33 +173,70 @@ func mountReportOf(ctx context.Context, mp string, now time.Time) mountReport {
 	return r
 }
 
-// rootAttrs are the extended attributes of a mount's root directory.
-type rootAttrs struct{ source, cacheDir, pid string }
+// rootAttrs are the extended attributes of a mount's root directory, as
+// the probe child prints them.
+type rootAttrs struct {
+	CacheDir string `json:"cache_dir,omitempty"`
+	PID      string `json:"pid,omitempty"`
+	Source   string `json:"source,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Gone     bool   `json:"gone,omitempty"` // the mount's process is gone (ENOTCONN)
+}
 
-// mountAttrs reads the root's attributes. A stopped process never answers
-// and getxattr cannot be interrupted, so the reads run on a goroutine of
-// their own that is abandoned when ctx ends (the process exits soon after;
-// the kernel ends a FUSE request whose caller is killed).
-func mountAttrs(ctx context.Context, mp string) (rootAttrs, error) {
-	type answer struct {
-		a   rootAttrs
-		err error
+// errMountGone means a mount's process has exited and left the mount.
+var errMountGone = errors.New("its process is gone (transport endpoint is not connected)")
+
+// readRootAttrs reads the attributes of the mount at mp; the mount's
+// process answers them.
+func readRootAttrs(mp string) rootAttrs {
+	var a rootAttrs
+	var err error
+	if a.CacheDir, err = getxattr(mp, "user.ossmount.cache_dir"); err != nil {
+		return rootAttrs{Error: err.Error(), Gone: errors.Is(err, syscall.ENOTCONN)}
 	}
-	ch := make(chan answer, 1)
-	go func() {
-		var a answer
-		if a.a.cacheDir, a.err = getxattr(mp, "user.ossmount.cache_dir"); a.err == nil {
-			a.a.pid, _ = getxattr(mp, "user.ossmount.pid")
-			a.a.source, _ = getxattr(mp, "user.ossmount.source")
-		}
-		ch <- a
-	}()
+	a.PID, _ = getxattr(mp, "user.ossmount.pid")
+	a.Source, _ = getxattr(mp, "user.ossmount.source")
+	return a
+}
+
+// mountAttrs reads the root's attributes in a child process (status with
+// the hidden --root-attrs flag). A FUSE request that the mount's process
+// has taken and never answers (it is stuck, or was stopped just then)
+// cannot be interrupted, not even by SIGKILL, and a process with a thread
+// waiting for one cannot exit. Asked from a child, such a wait holds up
+// only the child, which status leaves behind when ctx ends: status itself
+// always finishes.
+func mountAttrs(ctx context.Context, mp string) (rootAttrs, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return rootAttrs{}, fmt.Errorf("cannot find the ossmount executable: %w", err)
+	}
+	var out bytes.Buffer
+	child := exec.Command(exe, "status", "--root-attrs", mp)
+	child.Stdout = &out
+	child.Dir = "/"
+	if err := child.Start(); err != nil {
+		return rootAttrs{}, fmt.Errorf("start the attribute reader: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- child.Wait() }()
 	select {
-	case a := <-ch:
-		return a.a, a.err
+	case <-exited:
 	case <-ctx.Done():
+		child.Process.Kill()
 		return rootAttrs{}, fmt.Errorf("its process did not answer within %v (stopped or stuck?)", statusTimeout)
 	}
+	var a rootAttrs
+	if err := json.Unmarshal(out.Bytes(), &a); err != nil {
+		return rootAttrs{}, fmt.Errorf("the attribute reader printed %q: %v", out.String(), err)
+	}
+	switch {
+	case a.Gone:
+		return a, errMountGone
+	case a.Error != "":
+		return a, errors.New(a.Error)
+	}
+	return a, nil
 }
 
 func writeStatusJSON(w io.Writer, reports []mountReport) error {

@@ -47,6 +47,8 @@ func TestStatusWithoutMounts(t *testing.T) {
 // (here: a plain directory, so its attributes are missing) is reported as
 // not responding, with the reason, and the command still succeeds.
 func TestStatusOfAMountThatDoesNotAnswer(t *testing.T) {
+	// The attributes are read by a child: this binary, as ossmount.
+	t.Setenv(runMainEnv, "1")
 	dir := t.TempDir()
 	mounts := parseMounts(t, "50 40 0:50 / "+dir+" ro,nosuid,nodev - fuse.ossmount ossmount ro")
 	reports := mountReports(context.Background(), mounts, time.Now())
