@@ -3,8 +3,10 @@ package materialize
 import "path/filepath"
 
 // The owner socket speaks newline-delimited JSON. The client sends one
-// wireRequest line; the owner answers with any number of progress lines and
-// ends with exactly one line holding a result or an error, then closes.
+// wireRequest line. To "materialize" the owner answers with any number of
+// progress lines and ends with exactly one line holding a result or an
+// error, then closes; to "status" it answers with one line holding a
+// status or an error.
 // The client keeps its side open until then: when it goes away (Ctrl-C),
 // the owner sees EOF and cancels the request, keeping the blocks fetched so
 // far in the cache.
@@ -21,15 +23,22 @@ const protocolVersion = 1
 // buffer without end.
 const maxLine = 1 << 20
 
+// The requests the owner serves.
+const (
+	opMaterialize = "materialize"
+	opStatus      = "status"
+)
+
 type wireRequest struct {
 	V       int     `json:"v"`
-	Op      string  `json:"op"` // "materialize"
-	Request Request `json:"request"`
+	Op      string  `json:"op"`      // opMaterialize or opStatus
+	Request Request `json:"request"` // for opMaterialize
 }
 
 type wireEvent struct {
 	Progress *wireProgress `json:"progress,omitempty"`
 	Result   *Result       `json:"result,omitempty"`
+	Status   *Status       `json:"status,omitempty"`
 	Error    *wireError    `json:"error,omitempty"`
 }
 

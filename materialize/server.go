@@ -41,6 +41,9 @@ type Server struct {
 	serving   sync.WaitGroup // one per connection
 	inFlight  atomic.Int32   // requests being worked on
 	closeOnce sync.Once
+
+	started        time.Time                      // when StartServer returned
+	statusProvider atomic.Pointer[StatusProvider] // nil until SetStatusProvider
 }
 
 // StartServer listens on SocketPath of c's directory (mode 0600, replacing
@@ -72,7 +75,7 @@ func StartServer(ctx context.Context, c *cache.Cache, client *rangefetch.Client,
 		os.Remove(path)
 		return nil, fmt.Errorf("restrict %s: %w", path, err)
 	}
-	s := &Server{c: c, client: client, log: log, path: path, ln: ln}
+	s := &Server{c: c, client: client, log: log, path: path, ln: ln, started: time.Now()}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = context.AfterFunc(ctx, func() { s.Close() })
 	s.accepting.Add(1)
@@ -201,8 +204,11 @@ func (s *Server) serve(conn *net.UnixConn) {
 	}
 
 	// The socket is 0600 in a 0700 directory; checking the peer also keeps
-	// a root-owned mount from writing files wherever a user names.
-	if uid, err := peerUID(conn); err != nil || uid != uint32(os.Getuid()) {
+	// a root-owned mount from writing files wherever a user names. Root
+	// may ask any owner for its status, and nothing else.
+	uid, err := peerUID(conn)
+	sameUser := err == nil && uid == uint32(os.Getuid())
+	if !sameUser && (err != nil || uid != 0) {
 		fail(fmt.Errorf("refused: the cache owner serves only processes of its own user"))
 		return
 	}
@@ -218,9 +224,18 @@ func (s *Server) serve(conn *net.UnixConn) {
 		fail(invalidf("malformed request: %v", err))
 		return
 	}
-	if wr.V != protocolVersion || wr.Op != "materialize" {
+	if wr.V != protocolVersion || (wr.Op != opMaterialize && wr.Op != opStatus) {
 		fail(invalidf("unsupported request %q version %d (this ossmount speaks version %d); use the same ossmount binary for the mount and materialize",
 			wr.Op, wr.V, protocolVersion))
+		return
+	}
+	if wr.Op == opStatus {
+		st := s.status()
+		_ = send(wireEvent{Status: &st})
+		return
+	}
+	if !sameUser {
+		fail(fmt.Errorf("refused: the cache owner serves only processes of its own user"))
 		return
 	}
 	// A relative path would resolve against this process's directory,

@@ -388,6 +388,7 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 	if err != nil {
 		return err
 	}
+	materializeServer.SetStatusProvider(mountStatus(p.url.String(), srv))
 	ready.ok()
 	serveUntilSignal(srv, log)
 	return nil

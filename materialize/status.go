@@ -1,0 +1,110 @@
+package materialize
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Status is what the process owning a cache directory says about itself
+// when asked over the cache's socket ("ossmount status"). The byte counts
+// are the cache's since that process opened it.
+type Status struct {
+	PID          int          `json:"pid"`
+	CacheDir     string       `json:"cache_dir"`
+	Started      time.Time    `json:"started"`       // when the owner began serving the cache
+	HitBytes     int64        `json:"hit_bytes"`     // bytes read that the cache held
+	MissBytes    int64        `json:"miss_bytes"`    // bytes read that had to be fetched
+	FetchedBytes int64        `json:"fetched_bytes"` // bytes fetched from OSS, prefetch included
+	Requests     int          `json:"requests"`      // materialize requests of other processes in flight
+	Mount        *MountStatus `json:"mount,omitempty"`
+}
+
+// MountStatus describes the mount an owner serves, as its StatusProvider
+// reports it.
+type MountStatus struct {
+	Source     string    `json:"source"` // oss://BUCKET/PREFIX
+	Mountpoint string    `json:"mountpoint"`
+	Mounted    time.Time `json:"mounted"`
+	ReadBytes  int64     `json:"read_bytes"` // returned by the mount's reads
+}
+
+// StatusProvider tells the server about the mount its process serves; it
+// must be quick and safe to call from any goroutine.
+type StatusProvider func() MountStatus
+
+// SetStatusProvider makes status answers include what p reports. Until it
+// is called they describe the cache alone.
+func (s *Server) SetStatusProvider(p StatusProvider) { s.statusProvider.Store(&p) }
+
+// status is the server's answer to a status request.
+func (s *Server) status() Status {
+	cs := s.c.Stats()
+	st := Status{
+		PID:          os.Getpid(),
+		CacheDir:     s.c.Dir(),
+		Started:      s.started,
+		HitBytes:     cs.HitBytes,
+		MissBytes:    cs.MissBytes,
+		FetchedBytes: cs.FetchedBytes,
+		Requests:     int(s.inFlight.Load()),
+	}
+	if p := s.statusProvider.Load(); p != nil {
+		m := (*p)()
+		st.Mount = &m
+	}
+	return st
+}
+
+// QueryStatus asks the process that owns cacheDir for its Status. When
+// nobody listens the error is ErrNoOwner; an owner that does not answer
+// before ctx ends fails with ctx's error.
+func QueryStatus(ctx context.Context, cacheDir string) (Status, error) {
+	path := SocketPath(cacheDir)
+	var conn net.Conn
+	err := withSocketAddr(path, func(addr string) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", addr)
+		conn = c
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return Status{}, fmt.Errorf("%w (%s)", ErrNoOwner, path)
+		}
+		return Status{}, fmt.Errorf("connect to the cache owner at %s: %w", path, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	line, _ := json.Marshal(wireRequest{V: protocolVersion, Op: opStatus})
+	if _, err := conn.Write(append(line, '\n')); err != nil {
+		return Status{}, delegateBroken(ctx, err)
+	}
+	reply, err := readLine(bufio.NewReaderSize(conn, 4096))
+	if len(reply) == 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return Status{}, delegateBroken(ctx, err)
+	}
+	var ev wireEvent
+	if err := json.Unmarshal(reply, &ev); err != nil {
+		return Status{}, fmt.Errorf("the cache owner sent a malformed message: %w", err)
+	}
+	switch {
+	case ev.Status != nil:
+		return *ev.Status, nil
+	case ev.Error != nil:
+		return Status{}, errorFromWire(ev.Error.Kind, ev.Error.Message)
+	}
+	return Status{}, errors.New("the cache owner answered a status request without a status")
+}
