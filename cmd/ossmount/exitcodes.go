@@ -68,6 +68,7 @@ var doneMeanings = map[string]string{
 	"ossmount cache stats": "the figures were printed",
 	"ossmount cache clear": "the cached versions were removed, or there is no cache at DIR",
 	"ossmount cache list":  "the cached versions were listed",
+	"ossmount status":      "the mounts were listed (also when there are none, or one does not answer)",
 }
 
 // documentAllExitCodes gives every command under c that has no table of
