@@ -182,6 +182,18 @@ func TestUnmountCLIDeadMount(t *testing.T) {
 		}
 	}
 
+	// materialize from or into the dead mount says the same, exit 6.
+	for _, args := range [][]string{
+		{"materialize", e.path("f.txt"), filepath.Join(t.TempDir(), "f.txt")},
+		{"materialize", "--endpoint", e.srv.Endpoint, "--region", "cn-hangzhou", "--cache-dir", t.TempDir(),
+			"oss://" + mountBucket + "/f.txt", e.path("copy.txt")},
+	} {
+		code, out := e.runOssmount(t, nil, args...)
+		if code != 6 || !strings.Contains(out, "dead ossmount mount") || !strings.Contains(out, want) {
+			t.Errorf("%s: exit %d, output %q; want exit 6 naming the dead mount and %q", strings.Join(args, " "), code, out, want)
+		}
+	}
+
 	code, out := e.runOssmount(t, nil, "unmount", e.mp)
 	if code != 0 {
 		t.Fatalf("unmount of the dead mount: exit %d:\n%s", code, out)

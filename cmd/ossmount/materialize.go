@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/ossmount/ossmount/internal/fs"
 	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/rangefetch"
 )
@@ -238,6 +239,12 @@ func (f *materializeFlags) request(source, dest string) (materialize.Request, st
 	if req.Dest, err = filepath.Abs(dest); err != nil {
 		return req, "", usagef("DEST %q: %v", dest, err)
 	}
+	// DEST, or its directory, inside a mount whose process died.
+	for _, p := range []string{req.Dest, filepath.Dir(req.Dest)} {
+		if _, err := os.Lstat(p); errors.Is(err, syscall.ENOTCONN) {
+			return req, "", withExitCode(exitLocalIO, fs.ExplainDeadMount("DEST", req.Dest, err))
+		}
+	}
 	var cacheDir string
 	var u rangefetch.URL
 	if strings.HasPrefix(strings.ToLower(source), "oss://") {
@@ -257,6 +264,9 @@ func (f *materializeFlags) request(source, dest string) (materialize.Request, st
 // mountSource reads which object and cache a file inside a mount stands for.
 func mountSource(path string) (rangefetch.URL, string, error) {
 	st, err := os.Stat(path)
+	if errors.Is(err, syscall.ENOTCONN) {
+		return rangefetch.URL{}, "", withExitCode(exitLocalIO, fs.ExplainDeadMount("SOURCE", path, err))
+	}
 	if err != nil {
 		return rangefetch.URL{}, "", usagef("SOURCE %s is not oss://BUCKET/KEY and cannot be read: %v", path, err)
 	}

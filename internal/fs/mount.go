@@ -378,7 +378,7 @@ func CheckMountpoint(mp string) error {
 	fi, err := os.Stat(mp)
 	switch {
 	case errors.Is(err, syscall.ENOTCONN):
-		return insideDeadMount(mp, mounts)
+		return insideDeadMount("mountpoint", mp, mounts)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist: create it with mkdir -p", mp)
 	case err != nil:
@@ -426,7 +426,7 @@ func answers(mp string) bool {
 
 // insideDeadMount explains ENOTCONN for a path below a mount point: the
 // mount it is in has lost its process.
-func insideDeadMount(path string, mounts []mountinfo.Mount) error {
+func insideDeadMount(what, path string, mounts []mountinfo.Mount) error {
 	var m mountinfo.Mount
 	for _, c := range mounts {
 		if (path == c.Point || strings.HasPrefix(path, strings.TrimSuffix(c.Point, "/")+"/")) && len(c.Point) >= len(m.Point) {
@@ -435,11 +435,29 @@ func insideDeadMount(path string, mounts []mountinfo.Mount) error {
 	}
 	switch {
 	case m.FSType == FSType:
-		return fmt.Errorf("mountpoint %s is inside a dead ossmount mount at %s (its process has exited: transport endpoint is not connected): run 'ossmount unmount %s' first", path, m.Point, m.Point)
+		return fmt.Errorf("%s %s is inside a dead ossmount mount at %s (its process has exited: transport endpoint is not connected): run 'ossmount unmount %s' first", what, path, m.Point, m.Point)
 	case m.Point != "":
-		return fmt.Errorf("mountpoint %s is inside a dead FUSE mount at %s (%s, transport endpoint is not connected): run 'umount %s' first", path, m.Point, m.FSType, m.Point)
+		return fmt.Errorf("%s %s is inside a dead FUSE mount at %s (%s, transport endpoint is not connected): run 'umount %s' first", what, path, m.Point, m.FSType, m.Point)
 	}
-	return fmt.Errorf("mountpoint %s: transport endpoint is not connected (a dead FUSE mount)", path)
+	return fmt.Errorf("%s %s: transport endpoint is not connected (a dead FUSE mount)", what, path)
+}
+
+// ExplainDeadMount turns err, the failure of an access to path, into one
+// that names the dead mount path is inside and the command that clears it,
+// when err is ENOTCONN; what names path for the user ("SOURCE", "DEST").
+// Any other error is returned as it is.
+func ExplainDeadMount(what, path string, err error) error {
+	if !errors.Is(err, syscall.ENOTCONN) {
+		return err
+	}
+	mounts, merr := mountinfo.Read()
+	if merr != nil {
+		return err
+	}
+	if abs, aerr := filepath.Abs(path); aerr == nil {
+		path = abs
+	}
+	return insideDeadMount(what, resolvePath(path), mounts)
 }
 
 // isMountpoint reports whether mp is a mount point.
