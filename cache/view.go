@@ -128,13 +128,29 @@ func (v *View) Versions() ([]VersionInfo, error) {
 	if v.ix == nil {
 		return nil, nil
 	}
+	return listVersions(v.ix, v.dir, v.blockSize)
+}
+
+// Versions lists the versions the index of the open cache records, as
+// View.Versions does (blocks not yet recorded are not counted), for
+// "ossmount cache list" asking the owner of the directory.
+func (c *Cache) Versions() ([]VersionInfo, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	return listVersions(c.ix, c.dir, c.blockSize)
+}
+
+// listVersions reads every version record of ix and the block keys that
+// belong to them.
+func listVersions(ix *index, dir string, bs int64) ([]VersionInfo, error) {
 	type entry struct {
 		m       meta
 		present int64
 		last    bool // the last (possibly short) block is present
 	}
 	byID := map[vid]*entry{}
-	err := v.ix.forEachVersion(func(s scanned) bool {
+	err := ix.forEachVersion(func(s scanned) bool {
 		if s.ok {
 			byID[s.id] = &entry{m: s.m}
 		}
@@ -143,8 +159,7 @@ func (v *View) Versions() ([]VersionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs := v.blockSize
-	err = v.ix.forEachBlockKey(func(id vid, b int64) {
+	err = ix.forEachBlockKey(func(id vid, b int64) {
 		e := byID[id]
 		if e == nil {
 			return
@@ -171,7 +186,7 @@ func (v *View) Versions() ([]VersionInfo, error) {
 			Complete: m.Complete, Verified: m.Complete && m.HasCRC64,
 			LastUse: time.Unix(0, m.Access), Created: time.Unix(0, m.Created),
 		}
-		if fi, err := os.Stat(dataPath(v.dir, m.Bucket, m.Key, m.ETag)); err == nil {
+		if fi, err := os.Stat(dataPath(dir, m.Bucket, m.Key, m.ETag)); err == nil {
 			vi.DiskBytes = allocatedBytes(fi)
 		}
 		out = append(out, vi)

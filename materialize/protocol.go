@@ -1,6 +1,10 @@
 package materialize
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/ossmount/ossmount/cache"
+)
 
 // The owner socket speaks newline-delimited JSON. The client sends one
 // wireRequest line. To "materialize" the owner answers with any number of
@@ -23,23 +27,29 @@ const protocolVersion = 1
 // buffer without end.
 const maxLine = 1 << 20
 
+// maxVersionsLine bounds the answer to a versions request, which lists
+// every version of the cache (a few hundred bytes each).
+const maxVersionsLine = 256 << 20
+
 // The requests the owner serves.
 const (
 	opMaterialize = "materialize"
 	opStatus      = "status"
+	opVersions    = "versions" // the cache's versions, for "ossmount cache list"
 )
 
 type wireRequest struct {
 	V       int     `json:"v"`
-	Op      string  `json:"op"`      // opMaterialize or opStatus
+	Op      string  `json:"op"`      // opMaterialize, opStatus or opVersions
 	Request Request `json:"request"` // for opMaterialize
 }
 
 type wireEvent struct {
-	Progress *wireProgress `json:"progress,omitempty"`
-	Result   *Result       `json:"result,omitempty"`
-	Status   *Status       `json:"status,omitempty"`
-	Error    *wireError    `json:"error,omitempty"`
+	Progress *wireProgress        `json:"progress,omitempty"`
+	Result   *Result              `json:"result,omitempty"`
+	Status   *Status              `json:"status,omitempty"`
+	Versions *[]cache.VersionInfo `json:"versions,omitempty"`
+	Error    *wireError           `json:"error,omitempty"`
 }
 
 type wireProgress struct {

@@ -224,7 +224,7 @@ func (s *Server) serve(conn *net.UnixConn) {
 		fail(invalidf("malformed request: %v", err))
 		return
 	}
-	if wr.V != protocolVersion || (wr.Op != opMaterialize && wr.Op != opStatus) {
+	if wr.V != protocolVersion || (wr.Op != opMaterialize && wr.Op != opStatus && wr.Op != opVersions) {
 		fail(invalidf("unsupported request %q version %d (this ossmount speaks version %d); use the same ossmount binary for the mount and materialize",
 			wr.Op, wr.V, protocolVersion))
 		return
@@ -236,6 +236,15 @@ func (s *Server) serve(conn *net.UnixConn) {
 	}
 	if !sameUser {
 		fail(fmt.Errorf("refused: the cache owner serves only processes of its own user"))
+		return
+	}
+	if wr.Op == opVersions {
+		vs, err := s.c.Versions()
+		if err != nil {
+			fail(err)
+			return
+		}
+		_ = send(wireEvent{Versions: &vs})
 		return
 	}
 	// A relative path would resolve against this process's directory,
@@ -314,13 +323,16 @@ func (s *Server) run(ctx context.Context, req Request, send func(wireEvent) erro
 }
 
 // readLine reads one newline-terminated message of at most maxLine bytes.
-func readLine(br *bufio.Reader) ([]byte, error) {
+func readLine(br *bufio.Reader) ([]byte, error) { return readLineUpTo(br, maxLine) }
+
+// readLineUpTo is readLine with a bound of limit bytes.
+func readLineUpTo(br *bufio.Reader, limit int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
 		line = append(line, chunk...)
-		if len(line) > maxLine {
-			return nil, fmt.Errorf("message longer than %d bytes", maxLine)
+		if len(line) > limit {
+			return nil, fmt.Errorf("message longer than %d bytes", limit)
 		}
 		if err == bufio.ErrBufferFull {
 			continue

@@ -11,6 +11,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/ossmount/ossmount/cache"
 )
 
 // Status is what the process owning a cache directory says about itself
@@ -67,6 +69,32 @@ func (s *Server) status() Status {
 // nobody listens the error is ErrNoOwner; an owner that does not answer
 // before ctx ends fails with ctx's error.
 func QueryStatus(ctx context.Context, cacheDir string) (Status, error) {
+	ev, err := query(ctx, cacheDir, opStatus)
+	if err != nil {
+		return Status{}, err
+	}
+	if ev.Status == nil {
+		return Status{}, errors.New("the cache owner answered a status request without a status")
+	}
+	return *ev.Status, nil
+}
+
+// QueryVersions asks the process that owns cacheDir for the versions its
+// cache records (cache.Cache.Versions), with the errors of QueryStatus.
+func QueryVersions(ctx context.Context, cacheDir string) ([]cache.VersionInfo, error) {
+	ev, err := query(ctx, cacheDir, opVersions)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Versions == nil {
+		return nil, errors.New("the cache owner answered a versions request without versions")
+	}
+	return *ev.Versions, nil
+}
+
+// query sends one request without arguments to the owner of cacheDir and
+// returns its one answer, or the error it sent.
+func query(ctx context.Context, cacheDir, op string) (wireEvent, error) {
 	path := SocketPath(cacheDir)
 	var conn net.Conn
 	err := withSocketAddr(path, func(addr string) error {
@@ -77,34 +105,35 @@ func QueryStatus(ctx context.Context, cacheDir string) (Status, error) {
 	})
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return Status{}, fmt.Errorf("%w (%s)", ErrNoOwner, path)
+			return wireEvent{}, fmt.Errorf("%w (%s)", ErrNoOwner, path)
 		}
-		return Status{}, fmt.Errorf("connect to the cache owner at %s: %w", path, err)
+		return wireEvent{}, fmt.Errorf("connect to the cache owner at %s: %w", path, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	line, _ := json.Marshal(wireRequest{V: protocolVersion, Op: opStatus})
+	line, _ := json.Marshal(wireRequest{V: protocolVersion, Op: op})
 	if _, err := conn.Write(append(line, '\n')); err != nil {
-		return Status{}, delegateBroken(ctx, err)
+		return wireEvent{}, delegateBroken(ctx, err)
 	}
-	reply, err := readLine(bufio.NewReaderSize(conn, 4096))
+	limit := maxLine
+	if op == opVersions {
+		limit = maxVersionsLine
+	}
+	reply, err := readLineUpTo(bufio.NewReaderSize(conn, 64<<10), limit)
 	if len(reply) == 0 || (err != nil && !errors.Is(err, io.EOF)) {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		return Status{}, delegateBroken(ctx, err)
+		return wireEvent{}, delegateBroken(ctx, err)
 	}
 	var ev wireEvent
 	if err := json.Unmarshal(reply, &ev); err != nil {
-		return Status{}, fmt.Errorf("the cache owner sent a malformed message: %w", err)
+		return wireEvent{}, fmt.Errorf("the cache owner sent a malformed message: %w", err)
 	}
-	switch {
-	case ev.Status != nil:
-		return *ev.Status, nil
-	case ev.Error != nil:
-		return Status{}, errorFromWire(ev.Error.Kind, ev.Error.Message)
+	if ev.Error != nil {
+		return wireEvent{}, errorFromWire(ev.Error.Kind, ev.Error.Message)
 	}
-	return Status{}, errors.New("the cache owner answered a status request without a status")
+	return ev, nil
 }

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/ossmount/ossmount/cache"
+	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/rangefetch"
 )
 
@@ -171,10 +173,9 @@ present and their combined CRC64 matched the one OSS reported,
 CRC64, "unchecked" when every block is present but the whole was not
 checked yet, and "partial" otherwise.
 
-List only reads: it changes nothing in the cache directory. It needs the
-index, which a running mount holds: unmount first (cache stats shows the
-disk usage meanwhile). Exit codes: 0 listed (or no cache at DIR), 1 the
-cache is in use or DIR is not a cache, 2 usage error.`,
+List only reads: it changes nothing in the cache directory. When a running
+mount (or another ossmount process) owns the cache, that process answers
+over the cache's socket, counting the blocks it has recorded.`,
 		Example: `  ossmount cache list
   ossmount cache list oss://my-bucket/datasets/ --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -202,14 +203,23 @@ cache is in use or DIR is not a cache, 2 usage error.`,
 				fmt.Fprintf(out, "no cache at %s\n", viewDir(f))
 				return nil
 			case errors.As(err, &locked):
-				return fmt.Errorf("%w; cache list reads the index, which that process holds: unmount first (cache stats shows the disk usage meanwhile)", err)
 			case err != nil:
 				return err
 			}
-			defer v.Close()
-			all, err := v.Versions()
-			if err != nil {
-				return err
+			var all []cache.VersionInfo
+			if locked != nil {
+				// The owner holds the index: it lists its versions.
+				ctx, cancel := context.WithTimeout(commandContext(cmd), 10*time.Second)
+				all, err = materialize.QueryVersions(ctx, locked.Dir)
+				cancel()
+				if err != nil {
+					return fmt.Errorf("%v; and asking it for its versions failed: %w", locked, err)
+				}
+			} else {
+				defer v.Close()
+				if all, err = v.Versions(); err != nil {
+					return err
+				}
 			}
 			list := []cache.VersionInfo{}
 			for _, vi := range all {

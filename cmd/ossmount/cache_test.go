@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ossmount/ossmount/cache"
 	"github.com/ossmount/ossmount/internal/testutil"
+	"github.com/ossmount/ossmount/materialize"
 	"github.com/ossmount/ossmount/object"
 )
 
@@ -192,7 +194,8 @@ func TestCacheCommandsWhereThereIsNoCache(t *testing.T) {
 }
 
 // While a process owns the cache, stats names it and counts the data
-// files; list, which needs the index, says to unmount first.
+// files, and list asks the owner over the cache's socket; an owner that
+// does not listen there is named in the error.
 func TestCacheListOfAnOwnedCache(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	fillCache(t, dir)
@@ -207,8 +210,27 @@ func TestCacheListOfAnOwnedCache(t *testing.T) {
 		t.Errorf("cache stats of an owned cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runOssmount(t, nil, "cache", "list", "--cache-dir", dir)
-	if r.code != 1 || !strings.Contains(r.stderr, "in use by ossmount process "+pid) || !strings.Contains(r.stderr, "unmount first") {
-		t.Errorf("cache list of an owned cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "in use by ossmount process "+pid) || !strings.Contains(r.stderr, "asking it for its versions failed") {
+		t.Errorf("cache list of an owned cache without a socket: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	srv, err := materialize.StartServer(context.Background(), c, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r = runOssmount(t, nil, "cache", "list", "--cache-dir", dir, "--json")
+	var got []cache.VersionInfo
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &got) != nil {
+		t.Fatalf("cache list --json of a served cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	present := map[string]int64{}
+	for _, v := range got {
+		present[v.Key] = v.PresentBytes
+	}
+	const bs = 64 << 10
+	if len(got) != 2 || present["models/a.bin"] != 3*bs+10 || present["data/b.bin"] != bs {
+		t.Errorf("the owner listed %+v; want models/a.bin whole and one block of data/b.bin", got)
 	}
 }
 

@@ -67,7 +67,7 @@ var doneMeanings = map[string]string{
 	"ossmount demo":        "stopped by Ctrl-C (SIGINT) or SIGTERM, and unmounted",
 	"ossmount cache stats": "the figures were printed",
 	"ossmount cache clear": "the cached versions were removed, or there is no cache at DIR",
-	"ossmount cache list":  "the cached versions were listed",
+	"ossmount cache list":  "the cached versions were listed (also when there is no cache at DIR)",
 	"ossmount status":      "the mounts were listed (also when there are none, or one does not answer)",
 }
 
