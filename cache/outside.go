@@ -36,15 +36,7 @@ func (c *Cache) OpenOutside(ctx context.Context, info object.Info, path string) 
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("cache open: data file %q is not an absolute path", path)
 	}
-	v, loaded, err := c.pin(ctx, info, false, filepath.Clean(path))
-	if err != nil {
-		return nil, err
-	}
-	h := &Handle{c: c, v: v}
-	if loaded {
-		h.replaced = v.replaced
-	}
-	return h, nil
+	return c.openPinned(ctx, info, filepath.Clean(path))
 }
 
 // DataPath is the version's data file: in the cache directory, or outside

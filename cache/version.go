@@ -75,7 +75,13 @@ func (c *Cache) Open(ctx context.Context, info object.Info) (*Handle, error) {
 		return nil, fmt.Errorf("cache open: incomplete object info (bucket %q, key %q, ETag %q, size %d)",
 			info.Bucket, info.Key, info.ETag, info.Size)
 	}
-	v, loaded, err := c.pin(ctx, info, false, "")
+	return c.openPinned(ctx, info, "")
+}
+
+// openPinned pins the version of info, its data file at outside (or in the
+// cache directory when outside is ""), and returns a Handle on it.
+func (c *Cache) openPinned(ctx context.Context, info object.Info, outside string) (*Handle, error) {
+	v, loaded, err := c.pin(ctx, info, false, outside)
 	if err != nil {
 		return nil, err
 	}

@@ -178,19 +178,11 @@ mount (or another ossmount process) owns the cache, that process answers
 over the cache's socket, counting the blocks it has recorded.`,
 		Example: `  ossmount cache list
   ossmount cache list oss://my-bucket/datasets/ --json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("%s takes at most one argument, oss://BUCKET[/PREFIX]", cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: atMostOnePrefix,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var u rangefetch.URL
-			if len(args) == 1 {
-				var err error
-				if u, err = rangefetch.ParseURL(args[0]); err != nil {
-					return usagef("%v", err)
-				}
+			u, err := prefixArg(args)
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			v, err := openCacheView(cmd, f)
@@ -340,19 +332,11 @@ use, DIR is not a cache, or clear failed, 2 usage error.`,
 		Example: `  ossmount cache clear
   ossmount cache clear oss://my-bucket
   ossmount cache clear oss://my-bucket/datasets/2024/`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return usagef("%s takes at most one argument, oss://BUCKET[/PREFIX]", cmd.CommandPath())
-			}
-			return nil
-		},
+		Args: atMostOnePrefix,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var u rangefetch.URL
-			if len(args) == 1 {
-				var err error
-				if u, err = rangefetch.ParseURL(args[0]); err != nil {
-					return usagef("%v", err)
-				}
+			u, err := prefixArg(args)
+			if err != nil {
+				return err
 			}
 			c, err := openCacheExclusive(cmd, f)
 			if errors.Is(err, cache.ErrNoCache) {
@@ -399,4 +383,26 @@ func commandContext(cmd *cobra.Command) context.Context {
 		return ctx
 	}
 	return context.Background()
+}
+
+// atMostOnePrefix is the argument check of the cache commands that take an
+// optional oss://BUCKET[/PREFIX].
+func atMostOnePrefix(cmd *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		return usagef("%s takes at most one argument, oss://BUCKET[/PREFIX]", cmd.CommandPath())
+	}
+	return nil
+}
+
+// prefixArg parses that argument: the zero URL (everything) when there is
+// none.
+func prefixArg(args []string) (rangefetch.URL, error) {
+	if len(args) == 0 {
+		return rangefetch.URL{}, nil
+	}
+	u, err := rangefetch.ParseURL(args[0])
+	if err != nil {
+		return u, usagef("%v", err)
+	}
+	return u, nil
 }
