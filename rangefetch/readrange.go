@@ -85,6 +85,7 @@ func (g *rangeGet) attempt(ctx context.Context) (progressed bool, err error) {
 	if err := g.checkHeaders(res.Response); err != nil {
 		return false, err
 	}
+	g.reportCRC64(res.Response.Headers)
 
 	stall := time.AfterFunc(g.c.cfg.StallTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
@@ -134,6 +135,28 @@ func (g *rangeGet) attempt(ctx context.Context) (progressed bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// CRC64Receiver is implemented by a ReadRange writer that wants the whole
+// object's CRC64: OSS sends x-oss-hash-crc64ecma, the CRC64 of the whole
+// object and not of the range, with every GET, and ReadRange passes it on
+// (once per attempt that has it) before any byte of the body.
+type CRC64Receiver interface {
+	ObjectCRC64(crc uint64)
+}
+
+// reportCRC64 hands the object's CRC64 from the GET's headers to the
+// writer, if it wants it and the header is there and valid.
+func (g *rangeGet) reportCRC64(h http.Header) {
+	rc, ok := g.w.(CRC64Receiver)
+	if !ok {
+		return
+	}
+	if s := h.Get("X-Oss-Hash-Crc64ecma"); s != "" {
+		if crc, err := strconv.ParseUint(s, 10, 64); err == nil {
+			rc.ObjectCRC64(crc)
+		}
+	}
 }
 
 // checkHeaders accepts only a 206 for exactly [pos, end).
