@@ -409,6 +409,13 @@ func TestVerifyCompleteMismatch(t *testing.T) {
 	if h.Complete() {
 		t.Fatal("complete despite a CRC mismatch")
 	}
+	// The mismatch starts a repair, which finds every block fetched twice
+	// alike and leaves them.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		h.v.mu.Lock()
+		defer h.v.mu.Unlock()
+		return !h.v.checking
+	}, "the background check ended")
 	if err := h.VerifyComplete(context.Background()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("VerifyComplete: %v", err)
 	}

@@ -248,19 +248,34 @@ func (c *Cache) commit(batch []commitItem) {
 }
 
 // markCompleteIfDone marks v complete once every block is present and the
-// combined block CRCs match the object's CRC64 (when OSS reported one). A
-// mismatch is left for VerifyComplete to report. Called with commitMu held.
+// combined block CRCs match the object's CRC64. Without a CRC64 it asks
+// OSS for one first (checkInBackground), if the source can; else, or if
+// OSS has none, the version is complete but unverified. A mismatch is
+// logged and counted once per load and repaired in the background
+// (Repair); the version stays incomplete meanwhile, so nothing serves it
+// as the object. Called with commitMu held.
 func (c *Cache) markCompleteIfDone(v *version) {
 	v.mu.Lock()
-	if v.m.Complete || v.npresent != v.nblocks {
+	if v.m.Complete || v.npresent != v.nblocks || v.repair != nil {
 		v.mu.Unlock()
 		return
 	}
-	sum := combineCRCs(v.crcs, v.bs, v.size)
-	if v.m.HasCRC64 && sum != v.m.CRC64 {
+	if !v.m.HasCRC64 {
+		if _, ok := c.src.(Stater); ok {
+			v.mu.Unlock()
+			c.checkInBackground(v)
+			return
+		}
+	} else if sum := combineCRCs(v.crcs, v.bs, v.size); sum != v.m.CRC64 {
+		first := !v.mismatchLogged
+		v.mismatchLogged = true
 		v.mu.Unlock()
-		c.log.Warn("cache: cached object does not match its CRC64; verify it before use",
-			"object", "oss://"+v.ref.Bucket+"/"+v.ref.Key)
+		if first {
+			c.stats.crcMismatches.Add(1)
+			c.log.Warn("cache: cached object does not match its CRC64; fetching its blocks again until they agree",
+				"object", "oss://"+v.ref.Bucket+"/"+v.ref.Key)
+		}
+		c.checkInBackground(v)
 		return
 	}
 	v.m.Complete = true

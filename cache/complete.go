@@ -44,6 +44,16 @@ func (h *Handle) VerifyComplete(ctx context.Context) error {
 	return c.ix.putMeta(v.id, m, m.Access, false)
 }
 
+// Verified reports whether the version is complete and was checked
+// against the CRC64 OSS reported: only then is its data file known to be
+// the object. A complete version without a CRC64 is unverified.
+func (h *Handle) Verified() bool {
+	v := h.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.m.Complete && v.m.HasCRC64
+}
+
 // dropBlocks forgets the given blocks: they are fetched again when next
 // needed.
 func (h *Handle) dropBlocks(blocks ...int64) {

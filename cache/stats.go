@@ -15,6 +15,7 @@ import (
 // what Stats reports; unregistered they count all the same.
 type counters struct {
 	hit, miss, fetched, evictions, checksumFailures atomic.Int64
+	crcMismatches                                   atomic.Int64
 	unrecorded                                      atomic.Int64
 
 	// registry holds the counters from Open to Close (nil: none), under
@@ -47,6 +48,8 @@ func cacheMetrics(dir string) []cacheMetric {
 			prometheus.CounterValue, func(c *counters) int64 { return c.evictions.Load() }},
 		{desc("ossmount_cache_checksum_failures_total", "Cached blocks that failed their CRC64 check and were dropped."),
 			prometheus.CounterValue, func(c *counters) int64 { return c.checksumFailures.Load() }},
+		{desc("ossmount_cache_crc_mismatch_total", "Cached objects whose blocks, all present, did not add up to the object's CRC64 (each is then repaired)."),
+			prometheus.CounterValue, func(c *counters) int64 { return c.crcMismatches.Load() }},
 		{desc("ossmount_cache_unrecorded_bytes", "Bytes written to the cache and not yet durable and recorded in its index (a crash would fetch them again)."),
 			prometheus.GaugeValue, func(c *counters) int64 { return c.unrecorded.Load() }},
 	}
@@ -113,7 +116,13 @@ type Stats struct {
 	Evictions        int64 // versions evicted since Open
 	ChecksumFailures int64 // blocks dropped since Open because they failed their CRC
 	UnrecordedBytes  int64 // bytes written and waiting to be made durable and recorded
-	Counting         bool  // the startup scan is still counting: Entries and BytesOnDisk are partial
+	CRCMismatches    int64 // complete objects that disagreed with their CRC64 since Open (then repaired)
+	// Unverified counts the complete versions whose object has no CRC64
+	// (old objects, some uploads): only their blocks' own checks vouch
+	// for them, so passthrough never serves them. Only View.Stats counts
+	// them (it reads every record).
+	Unverified int
+	Counting   bool // the startup scan is still counting: Entries and BytesOnDisk are partial
 }
 
 // Stats returns the current figures of the cache.
@@ -127,6 +136,7 @@ func (c *Cache) Stats() Stats {
 		Evictions:        c.stats.evictions.Load(),
 		ChecksumFailures: c.stats.checksumFailures.Load(),
 		UnrecordedBytes:  c.stats.unrecorded.Load(),
+		CRCMismatches:    c.stats.crcMismatches.Load(),
 	}
 	if !c.closed.Load() {
 		s.IndexBytes = c.ix.size()

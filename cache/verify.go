@@ -15,7 +15,13 @@ type VerifyReport struct {
 	Bytes    int64          // bytes read
 	Dropped  []DroppedBlock // blocks that failed and were dropped
 	Removed  int            // versions dropped because their data file was gone or replaced
+	// Unverified names the complete versions whose object has no CRC64:
+	// their blocks passed their own checks, but nothing checked the whole.
+	Unverified []VersionRef
 }
+
+// VersionRef names one object version.
+type VersionRef struct{ Bucket, Key, ETag string }
 
 // DroppedBlock names a block that failed its check.
 type DroppedBlock struct {
@@ -54,6 +60,12 @@ func (c *Cache) Verify(ctx context.Context) (VerifyReport, error) {
 		}
 		c.verifyVersion(v, &rep)
 		rep.Versions++
+		v.mu.Lock()
+		unverified := v.m.Complete && !v.m.HasCRC64
+		v.mu.Unlock()
+		if unverified {
+			rep.Unverified = append(rep.Unverified, VersionRef{Bucket: m.Bucket, Key: m.Key, ETag: m.ETag})
+		}
 		c.unpin(v)
 	}
 	return rep, nil

@@ -62,6 +62,14 @@ type version struct {
 	flights  map[int64]*flight
 	inflight int    // fetches running and blocks queued for commit
 	gen      uint64 // bumped by DropAll so that older fetches are not committed
+	// checking is set while a background check of the complete version
+	// (checkInBackground) runs, so that one runs at a time; repair is
+	// the Repair running, which other callers join.
+	checking bool
+	repair   *repairJob
+	// mismatchLogged: the disagreement with the CRC64 was logged and
+	// counted in this load.
+	mismatchLogged bool
 }
 
 func (v *version) blockLen(b int64) int64 { return min(v.bs, v.size-b*v.bs) }
@@ -88,6 +96,7 @@ func (c *Cache) openPinned(ctx context.Context, info object.Info, outside string
 	h := &Handle{c: c, v: v}
 	if loaded {
 		h.replaced = v.replaced
+		c.checkIfAllPresent(v)
 	}
 	return h, nil
 }

@@ -212,7 +212,14 @@ func (v *View) Stats() (Stats, error) {
 	s := Stats{Dir: v.dir, BlockSize: v.blockSize}
 	if v.ix != nil {
 		n := 0
-		if err := v.ix.forEachVersion(func(scanned) bool { n++; return true }); err != nil {
+		err := v.ix.forEachVersion(func(sc scanned) bool {
+			n++
+			if sc.ok && sc.m.Complete && !sc.m.HasCRC64 {
+				s.Unverified++
+			}
+			return true
+		})
+		if err != nil {
 			return s, err
 		}
 		s.Entries = n

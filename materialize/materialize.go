@@ -26,12 +26,13 @@ type Result struct {
 	// ReusedBytes were in the cache when the run started (read earlier
 	// through a mount, or by an interrupted run).
 	ReusedBytes int64 `json:"reused_bytes"`
-	// FetchedBytes were fetched from OSS for this run, including a refetch
-	// after a CRC64 mismatch.
+	// FetchedBytes were fetched from OSS for this run, including the
+	// blocks fetched again after a CRC64 mismatch.
 	FetchedBytes int64 `json:"fetched_bytes"`
 	// Verified: the object's CRC64 matched the combined block CRCs.
 	Verified bool `json:"verified"`
-	// Refetched: a CRC64 mismatch made the run drop and refetch the blocks.
+	// Refetched: a CRC64 mismatch made the run fetch blocks again until
+	// they agreed (cache.Handle.Repair).
 	Refetched bool `json:"refetched,omitempty"`
 	// Restarted: the object was replaced during the run, which then
 	// started over with the new version.

@@ -23,7 +23,7 @@ type versionHandle interface {
 	Settle()
 	Missing() []object.Range
 	VerifyComplete(ctx context.Context) error
-	DropAll()
+	Repair(ctx context.Context, o cache.FetchOptions) (cache.RepairReport, error)
 }
 
 // prepare fetches every missing block of the version into the cache and
@@ -32,10 +32,13 @@ type versionHandle interface {
 // resumable download skips the check on resume).
 //
 // One whole-object CRC cannot tell which block is wrong, and blocks read
-// earlier through a mount were never checked as a whole, so a mismatch
-// drops every block and fetches the object once more. A second mismatch
-// drops the blocks again, leaving no bytes that failed a check for a later
-// run or the mount, and fails with ErrIntegrity.
+// earlier through a mount were never checked as a whole, so a mismatch is
+// repaired by agreement (cache.Handle.Repair): every block is fetched
+// again, those whose two fetches agree are kept, only the others are
+// fetched once more, until the object matches. When it cannot be made to
+// match (OSS's CRC64 is wrong, or the network corrupts too much for the
+// bounded number of passes) the run fails with ErrIntegrity and the
+// destination is not written.
 func prepare(ctx context.Context, h versionHandle, info object.Info, req Request,
 	report func(done, total int64)) (preparation, error) {
 	var p preparation
@@ -60,14 +63,14 @@ func prepare(ctx context.Context, h versionHandle, info object.Info, req Request
 	p.reused = size - total(h.Missing())
 	err := fetchAndVerify(ctx, h, fetch)
 	if errors.Is(err, cache.ErrCorrupt) {
-		p.notes = append(p.notes, fmt.Sprintf("the blocks of %s do not add up to its CRC64; fetching it again", req.source()))
+		p.notes = append(p.notes, fmt.Sprintf("the blocks of %s do not add up to its CRC64; fetching them again until they agree", req.source()))
 		p.refetched = true
-		h.DropAll()
-		err = fetchAndVerify(ctx, h, fetch)
+		rep, rerr := h.Repair(ctx, planFetch(size, req))
+		p.fetched += rep.Refetched
+		err = rerr
 		if errors.Is(err, cache.ErrCorrupt) {
-			h.DropAll()
-			return p, fmt.Errorf("%w: %s (ETag %s) does not match its CRC64 %d after two downloads: "+
-				"OSS or the network corrupts it; the destination was not written", ErrIntegrity, req.source(), info.ETag, info.CRC64)
+			return p, fmt.Errorf("%w: %s (ETag %s) cannot be made to match its CRC64 %d (%v): "+
+				"OSS or the network corrupts it; the destination was not written", ErrIntegrity, req.source(), info.ETag, info.CRC64, err)
 		}
 	}
 	if err != nil {

@@ -18,8 +18,9 @@ type fakeVersion struct {
 	size    int64
 	present map[int64]bool
 	fetched int64
-	drops   int
+	repairs int
 	verify  []error // answers of successive VerifyComplete calls
+	repair  error   // Repair's answer
 	opts    []cache.FetchOptions
 }
 
@@ -76,11 +77,12 @@ func (f *fakeVersion) VerifyComplete(context.Context) error {
 
 func (f *fakeVersion) Settle() {}
 
-func (f *fakeVersion) DropAll() {
+// Repair stands in for repair by agreement: it fetches one block again.
+func (f *fakeVersion) Repair(context.Context, cache.FetchOptions) (cache.RepairReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.present = map[int64]bool{}
-	f.drops++
+	f.repairs++
+	return cache.RepairReport{Passes: 1, Refetched: fakeBlock}, f.repair
 }
 
 func testPrepare(t *testing.T, f *fakeVersion) (preparation, error) {
@@ -110,26 +112,27 @@ func TestPrepareFetchesOnlyWhatIsMissing(t *testing.T) {
 	}
 }
 
-func TestPrepareRefetchesOnceAfterCRCMismatch(t *testing.T) {
-	f := newFakeVersion(4*fakeBlock, errCorrupt, nil)
+func TestPrepareRepairsAfterCRCMismatch(t *testing.T) {
+	f := newFakeVersion(4*fakeBlock, errCorrupt)
 	f.present[1] = true // cached earlier: it may be the bad block
 	p, err := testPrepare(t, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.refetched || f.drops != 1 || p.fetched != 3*fakeBlock+4*fakeBlock {
-		t.Fatalf("refetched=%v drops=%d fetched=%d; want every block dropped and fetched again", p.refetched, f.drops, p.fetched)
+	if !p.refetched || f.repairs != 1 || p.fetched != 3*fakeBlock+fakeBlock {
+		t.Fatalf("refetched=%v repairs=%d fetched=%d; want one repair, its bytes counted", p.refetched, f.repairs, p.fetched)
 	}
 }
 
-func TestPrepareGivesUpAfterSecondMismatch(t *testing.T) {
-	f := newFakeVersion(4*fakeBlock, errCorrupt, errCorrupt)
+func TestPrepareGivesUpWhenRepairCannotMatch(t *testing.T) {
+	f := newFakeVersion(4*fakeBlock, errCorrupt)
+	f.repair = errCorrupt
 	_, err := testPrepare(t, f)
 	if !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("err = %v, want ErrIntegrity", err)
 	}
-	if f.drops != 2 || len(f.Missing()) == 0 {
-		t.Fatalf("drops=%d: the blocks that failed must not stay cached", f.drops)
+	if f.repairs != 1 {
+		t.Fatalf("repairs=%d, want 1", f.repairs)
 	}
 }
 
@@ -140,9 +143,9 @@ func TestPrepareFetchesAgainWhenABlockVanished(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Only the vanished block is fetched again, and nothing is dropped.
-	if len(f.opts) != 2 || f.drops != 0 || p.refetched || len(f.Missing()) != 0 || f.fetched != 4*fakeBlock {
-		t.Fatalf("fetches=%d drops=%d refetched=%v missing=%v fetched=%d",
-			len(f.opts), f.drops, p.refetched, f.Missing(), f.fetched)
+	if len(f.opts) != 2 || f.repairs != 0 || p.refetched || len(f.Missing()) != 0 || f.fetched != 4*fakeBlock {
+		t.Fatalf("fetches=%d repairs=%d refetched=%v missing=%v fetched=%d",
+			len(f.opts), f.repairs, p.refetched, f.Missing(), f.fetched)
 	}
 }
 

@@ -104,6 +104,7 @@ that holds something else is left alone with an error (exit 1).`,
 			fmt.Fprintf(w, "owner\tnone (no ossmount process is using it)\n")
 			fmt.Fprintf(w, "block size\t%s\n", humanize.IBytes(uint64(s.BlockSize)))
 			fmt.Fprintf(w, "entries\t%d\n", s.Entries)
+			fmt.Fprintf(w, "unverified\t%d (complete, but OSS has no CRC64 for them)\n", s.Unverified)
 			fmt.Fprintf(w, "bytes on disk\t%s (%d)\n", humanize.IBytes(uint64(s.BytesOnDisk)), s.BytesOnDisk)
 			fmt.Fprintf(w, "index size\t%s\n", humanize.IBytes(uint64(s.IndexBytes)))
 			fmt.Fprintf(w, "limit\t%s\n", humanize.IBytes(uint64(s.LimitBytes)))
@@ -169,9 +170,10 @@ func newCacheListCommand(f *cacheFlags) *cobra.Command {
 most recently used first: its size, how much of it the cache holds, its
 state and its last use. The state is "verified" when every block is
 present and their combined CRC64 matched the one OSS reported,
-"complete" when every block is present and checked but OSS reported no
-CRC64, "unchecked" when every block is present but the whole was not
-checked yet, and "partial" otherwise.
+"unverified" when every block is present and checked but OSS reported no
+CRC64 (passthrough never serves it), "unchecked" when every block is
+present but the whole was not checked yet or disagreed with the CRC64
+(the owner repairs it), and "partial" otherwise.
 
 List only reads: it changes nothing in the cache directory. When a running
 mount (or another ossmount process) owns the cache, that process answers
@@ -252,7 +254,7 @@ func versionState(vi cache.VersionInfo) string {
 	case vi.Verified:
 		return "verified"
 	case vi.Complete:
-		return "complete"
+		return "unverified"
 	case vi.PresentBlocks == vi.Blocks:
 		return "unchecked"
 	default:
@@ -308,6 +310,12 @@ again when read. Where there is no cache, verify says so and creates none.`,
 				fmt.Fprintf(out, ", %d versions without their data file forgotten", rep.Removed)
 			}
 			fmt.Fprintln(out)
+			for _, u := range rep.Unverified {
+				fmt.Fprintf(out, "unverified %s: complete, but OSS has no CRC64 for it\n", rangefetch.URL{Bucket: u.Bucket, Key: u.Key})
+			}
+			if n := len(rep.Unverified); n > 0 {
+				fmt.Fprintf(out, "%d complete versions are unverified: only their blocks' checks vouch for them\n", n)
+			}
 			if len(rep.Dropped) > 0 {
 				return withExitCode(exitCacheDropped, fmt.Errorf(
 					"%d cached blocks failed their checksum and were dropped; they will be fetched again", len(rep.Dropped)))

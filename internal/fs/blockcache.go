@@ -26,9 +26,12 @@ type blockCache interface {
 // range twice costs one GET.
 type pinnedVersion interface {
 	Info() object.Info
-	// Complete reports every block present and checked; DataFile then
-	// opens the data file, which is the object itself.
-	Complete() bool
+	// Verified reports every block present and their combination matched
+	// the CRC64 OSS reported; DataFile then opens the data file, which is
+	// the object itself, and passthrough may hand it to the kernel. A
+	// version complete without a CRC64 is read through the cache, whose
+	// per-block checks still apply.
+	Verified() bool
 	DataFile() (*os.File, error)
 	// StartFetch starts fetching the blocks of the range that are neither
 	// present nor being fetched, and returns without waiting.

@@ -43,7 +43,7 @@
 // an adapter, *cache.Handle implements the second. It relies on this:
 //
 //   - A pinned version is one ETag of one object: its bytes never change
-//     while it is open, and once Complete, DataFile is the object itself,
+//     while it is open, and once Verified, DataFile is the object itself,
 //     which may be handed to the kernel for passthrough.
 //   - A block is fetched once however many readers and prefetches ask for
 //     it (StartFetch, AwaitArrived, FetchAllWith, ReadFd and ReadAt share

@@ -46,7 +46,7 @@ func newFakeVersion(size int64) *fakeVersion {
 
 func (v *fakeVersion) Info() object.Info { return v.info }
 
-func (v *fakeVersion) Complete() bool { return false }
+func (v *fakeVersion) Verified() bool { return false }
 
 func (v *fakeVersion) DataFile() (*os.File, error) {
 	return nil, errors.New("fake version: no data file")

@@ -50,11 +50,11 @@ func newFileHandle(n *fileNode, ch pinnedVersion) *fileHandle {
 	f := n.fsys
 	ctx, cancel := context.WithCancel(f.ctx)
 	h := &fileHandle{node: n, ch: ch, size: ch.Info().Size, ctx: ctx, cancel: cancel}
-	if ch.Complete() {
+	if ch.Verified() {
 		if df, err := ch.DataFile(); err == nil {
 			h.data = df
 		} else {
-			f.log.Debug("complete version without a data file; reading through the cache", "key", n.info.Key, "err", err)
+			f.log.Debug("verified version without a data file; reading through the cache", "key", n.info.Key, "err", err)
 		}
 	}
 	n.mu.Lock()
