@@ -81,12 +81,28 @@ func (h *Handle) Repair(ctx context.Context, o FetchOptions) (RepairReport, erro
 	return rep, err
 }
 
+// agreement is what the repairs of a version learned: the CRCs each block
+// had, one per fetch, and the blocks two fetches agreed on, with the CRC
+// they agreed on (a block fetched again since, after a drop, is judged
+// anew). Guarded by the version's mu.
+type agreement struct {
+	seen   [][]uint64
+	agreed bitset
+	crcs   []uint64
+}
+
+func (a *agreement) isAgreed(b int64, crc uint64) bool { return a.agreed.has(b) && a.crcs[b] == crc }
+
 func (h *Handle) repair(ctx context.Context, o FetchOptions) (RepairReport, error) {
 	var rep RepairReport
 	c, v := h.c, h.v
-	o.Off, o.Len, o.Arrived = 0, 0, false
-	seen := make([][]uint64, v.nblocks) // the CRCs each block had, one per fetch
-	agreed := newBitset(v.nblocks)
+	o.Off, o.Len, o.Arrived, o.Progress = 0, 0, false, nil
+	v.mu.Lock()
+	if v.agreement == nil {
+		v.agreement = &agreement{seen: make([][]uint64, v.nblocks), agreed: newBitset(v.nblocks), crcs: make([]uint64, v.nblocks)}
+	}
+	a := v.agreement
+	v.mu.Unlock()
 	for pass := 0; ; pass++ {
 		if err := h.FetchAllWith(ctx, o); err != nil {
 			return rep, err
@@ -102,18 +118,20 @@ func (h *Handle) repair(ctx context.Context, o FetchOptions) (RepairReport, erro
 		v.mu.Lock()
 		var redo []int64
 		for b := int64(0); b < v.nblocks; b++ {
-			if agreed.has(b) || !v.present.has(b) {
+			crc := v.crcs[b]
+			if !v.present.has(b) || a.isAgreed(b, crc) {
 				continue
 			}
-			crc := v.crcs[b]
-			for _, s := range seen[b] {
+			a.agreed.clear(b)
+			for _, s := range a.seen[b] {
 				if s == crc {
-					agreed.set(b)
+					a.agreed.set(b)
+					a.crcs[b] = crc
 					break
 				}
 			}
-			if !agreed.has(b) {
-				seen[b] = append(seen[b], crc)
+			if !a.agreed.has(b) {
+				a.seen[b] = append(a.seen[b], crc)
 				redo = append(redo, b)
 			}
 		}

@@ -67,6 +67,9 @@ type version struct {
 	// the Repair running, which other callers join.
 	checking bool
 	repair   *repairJob
+	// agreement is what repairs of this load learned of the blocks, so
+	// that a later repair goes on from there.
+	agreement *agreement
 	// mismatchLogged: the disagreement with the CRC64 was logged and
 	// counted in this load.
 	mismatchLogged bool

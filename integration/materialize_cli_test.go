@@ -107,9 +107,14 @@ func TestMaterializeCLIExitCodes(t *testing.T) {
 	t.Run("wrong CRC exits 4", func(t *testing.T) {
 		e.srv.SetFaults(ossserver.Faults{WrongCRC: true})
 		defer e.srv.SetFaults(ossserver.Faults{})
+		before := e.srv.Stats().BodyBytes
 		r := e.run("--progress=plain", src, e.dest("crc"))
 		if r.code != 4 || !strings.Contains(r.stderr, "CRC64") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		// Two passes that agree on every block end it.
+		if got := e.srv.Stats().BodyBytes - before; got > 2*2*mib {
+			t.Errorf("fetched %d bytes of a %d-byte object before giving up; want at most two passes", got, 2*mib)
 		}
 		assertMissing(t, e.dest("crc"))
 		assertNoTemps(t, e.outDir)

@@ -62,11 +62,15 @@ func prepare(ctx context.Context, h versionHandle, info object.Info, req Request
 	h.Settle()
 	p.reused = size - total(h.Missing())
 	err := fetchAndVerify(ctx, h, fetch)
-	if errors.Is(err, cache.ErrCorrupt) {
-		p.notes = append(p.notes, fmt.Sprintf("the blocks of %s do not add up to its CRC64; fetching them again until they agree", req.source()))
-		p.refetched = true
+	// A version that disagrees is being repaired, by this run or by the
+	// cache's own check of what became complete (whose drops can make
+	// the version incomplete under fetchAndVerify): join it.
+	if errors.Is(err, cache.ErrCorrupt) || errors.Is(err, cache.ErrIncomplete) {
 		rep, rerr := h.Repair(ctx, planFetch(size, req))
 		p.fetched += rep.Refetched
+		if p.refetched = errors.Is(err, cache.ErrCorrupt) || rep.Passes > 0; p.refetched {
+			p.notes = append(p.notes, fmt.Sprintf("the blocks of %s did not add up to its CRC64; they were fetched again until they agreed", req.source()))
+		}
 		err = rerr
 		if errors.Is(err, cache.ErrCorrupt) {
 			return p, fmt.Errorf("%w: %s (ETag %s) cannot be made to match its CRC64 %d (%v): "+
