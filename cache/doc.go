@@ -173,12 +173,21 @@
 //	            next read and is fetched again
 //	  entered   DropAll (whose version.gen bump also makes older flights'
 //	            blocks dropped), a failed read or CRC64 check (ReadAt,
-//	            Verify)
+//	            Verify), Repair (a block its fetches do not agree on)
 //
 // A version is complete when every block is present and the combined block
 // CRCs match the object's CRC64 (markCompleteIfDone, VerifyComplete); its
-// data file is then the object. Dropping a block of a complete version
-// first records the version incomplete, durably.
+// data file is then the object. The CRC64 comes from the opener's HEAD, or
+// from any GET's x-oss-hash-crc64ecma (flight.ObjectCRC64), or from one HEAD
+// when the last block arrives without one (checkInBackground). A version
+// whose blocks disagree with it stays incomplete and is repaired in the
+// background (Repair, repair.go): blocks are fetched again and kept once
+// two fetches agree, or once they are the one choice of their CRCs that
+// matches the object; the others are dropped (state dropped) and fetched
+// again. A version complete without any CRC64 is unverified (Verified is
+// false): the mount reads it through the cache, never by passthrough.
+// Dropping a block of a complete version first records the version
+// incomplete, durably.
 //
 // # Ownership
 //

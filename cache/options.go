@@ -15,6 +15,10 @@ import (
 // Source is where missing blocks come from. *rangefetch.Client is one; tests
 // use an in-memory source. ReadRange writes the bytes [off, off+n) of ref to
 // w at their object offsets and must not return nil before all were written.
+// The cache's writers also take the whole object's CRC64 a GET reports
+// (the method ObjectCRC64(uint64), rangefetch.CRC64Receiver): a Source
+// that knows it should hand it on. A Source that is also a Stater is asked
+// for the CRC64 of a version completed without one.
 type Source interface {
 	ReadRange(ctx context.Context, ref object.Ref, off, n int64, w io.WriterAt) error
 }
