@@ -30,11 +30,13 @@ func (s bytesSource) ReadRange(_ context.Context, ref object.Ref, off, n int64, 
 }
 
 // fillCache makes a cache in dir holding oss://bkt/models/a.bin whole and
-// verified and one block of oss://bkt/data/b.bin, and closes it.
+// verified, one block of oss://bkt/data/b.bin, and oss://bkt/old/c.bin
+// whole but unverified (OSS has no CRC64 for it), and closes it.
 func fillCache(t *testing.T, dir string) {
 	t.Helper()
 	const bs = 64 << 10
-	src := bytesSource{"models/a.bin": testutil.RandomBytes(1, 3*bs+10), "data/b.bin": testutil.RandomBytes(2, 4*bs)}
+	src := bytesSource{"models/a.bin": testutil.RandomBytes(1, 3*bs+10), "data/b.bin": testutil.RandomBytes(2, 4*bs),
+		"old/c.bin": testutil.RandomBytes(3, 2*bs)}
 	c, err := cache.Open(cache.Options{Dir: dir, BlockSize: bs, MinFreeRatio: -1}, src)
 	if err != nil {
 		t.Fatal(err)
@@ -43,12 +45,12 @@ func fillCache(t *testing.T, dir string) {
 	ctx := context.Background()
 	for key, data := range src {
 		info := object.Info{Bucket: "bkt", Key: key, Size: int64(len(data)), ETag: `"` + key + `"`,
-			CRC64: object.CRC64(data, 0), HasCRC64: true}
+			CRC64: object.CRC64(data, 0), HasCRC64: key != "old/c.bin"}
 		h, err := c.Open(ctx, info)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if key == "models/a.bin" {
+		if key != "data/b.bin" {
 			err = h.FetchAllWith(ctx, cache.FetchOptions{})
 			if err == nil {
 				err = h.VerifyComplete(ctx)
@@ -116,11 +118,12 @@ func TestCacheStatsAndListChangeNothing(t *testing.T) {
 	before := snapshot(t, dir)
 
 	r := runOssmount(t, nil, "cache", "stats", "--cache-size", "1", "--cache-dir", dir)
-	if r.code != 0 || !strings.Contains(r.stdout, "entries") || !regexpLine(r.stdout, `entries\s+2$`) {
+	if r.code != 0 || !regexpLine(r.stdout, `entries\s+3$`) || !regexpLine(r.stdout, `unverified\s+1 `) {
 		t.Fatalf("cache stats --cache-size 1: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runOssmount(t, nil, "cache", "list", "--cache-size", "1", "--cache-dir", dir)
-	if r.code != 0 || !regexpLine(r.stdout, `verified\s+.*oss://bkt/models/a\.bin$`) || !regexpLine(r.stdout, `64 KiB \(25%\)\s+partial\s+.*oss://bkt/data/b\.bin$`) {
+	if r.code != 0 || !regexpLine(r.stdout, `\sverified\s+.*oss://bkt/models/a\.bin$`) || !regexpLine(r.stdout, `64 KiB \(25%\)\s+partial\s+.*oss://bkt/data/b\.bin$`) ||
+		!regexpLine(r.stdout, `\sunverified\s+.*oss://bkt/old/c\.bin$`) {
 		t.Fatalf("cache list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runOssmount(t, nil, "cache", "list", "--json", "--cache-dir", dir, "oss://bkt/models/")
@@ -139,8 +142,8 @@ func TestCacheStatsAndListChangeNothing(t *testing.T) {
 	}
 	defer c.Close()
 	c.WaitCounted()
-	if n := c.Stats().Entries; n != 2 {
-		t.Fatalf("the cache holds %d versions after stats and list, want 2", n)
+	if n := c.Stats().Entries; n != 3 {
+		t.Fatalf("the cache holds %d versions after stats and list, want 3", n)
 	}
 }
 
@@ -206,7 +209,7 @@ func TestCacheListOfAnOwnedCache(t *testing.T) {
 	defer c.Close()
 	pid := strconv.Itoa(os.Getpid())
 	r := runOssmount(t, nil, "cache", "stats", "--cache-dir", dir)
-	if r.code != 0 || !strings.Contains(r.stdout, "ossmount process "+pid) || !regexpLine(r.stdout, `entries\s+2 \(data files\)$`) {
+	if r.code != 0 || !strings.Contains(r.stdout, "ossmount process "+pid) || !regexpLine(r.stdout, `entries\s+3 \(data files\)$`) {
 		t.Errorf("cache stats of an owned cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runOssmount(t, nil, "cache", "list", "--cache-dir", dir)
@@ -229,8 +232,8 @@ func TestCacheListOfAnOwnedCache(t *testing.T) {
 		present[v.Key] = v.PresentBytes
 	}
 	const bs = 64 << 10
-	if len(got) != 2 || present["models/a.bin"] != 3*bs+10 || present["data/b.bin"] != bs {
-		t.Errorf("the owner listed %+v; want models/a.bin whole and one block of data/b.bin", got)
+	if len(got) != 3 || present["models/a.bin"] != 3*bs+10 || present["data/b.bin"] != bs || present["old/c.bin"] != 2*bs {
+		t.Errorf("the owner listed %+v; want models/a.bin and old/c.bin whole and one block of data/b.bin", got)
 	}
 }
 
@@ -249,4 +252,14 @@ func TestMountRefusesAFolderAsCache(t *testing.T) {
 		t.Errorf("mount with a folder as cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	unchanged(t, "mount", before, snapshot(t, folder))
+}
+
+// cache verify names the complete versions OSS has no CRC64 for.
+func TestCacheVerifyNamesUnverifiedVersions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	fillCache(t, dir)
+	r := runOssmount(t, nil, "cache", "verify", "--cache-dir", dir)
+	if r.code != 0 || !regexpLine(r.stdout, `^unverified oss://bkt/old/c\.bin: `) || !regexpLine(r.stdout, `^1 complete versions are unverified`) {
+		t.Fatalf("cache verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
