@@ -52,6 +52,14 @@ type Stater interface {
 // first one's outcome. o tunes the fetches (Off, Len and Arrived are
 // ignored).
 func (h *Handle) Repair(ctx context.Context, o FetchOptions) (RepairReport, error) {
+	return h.runRepair(ctx, o, nil)
+}
+
+// runRepair is Repair; release, if not nil, is called when the repair is
+// over and before the callers waiting for it are let go: the background
+// check lets go of its pin there, so that a waiter may detach the data
+// file at once (Detach wants the only pin).
+func (h *Handle) runRepair(ctx context.Context, o FetchOptions, release func()) (RepairReport, error) {
 	if err := h.check(); err != nil {
 		return RepairReport{}, err
 	}
@@ -79,6 +87,9 @@ func (h *Handle) Repair(ctx context.Context, o FetchOptions) (RepairReport, erro
 	v.repair = nil
 	v.mu.Unlock()
 	job.rep, job.err = rep, err
+	if release != nil {
+		release()
+	}
 	close(job.done)
 	return rep, err
 }
@@ -251,7 +262,10 @@ func (c *Cache) learnObjectCRC(v *version, crc uint64) {
 // checkInBackground checks a version whose blocks are all present against
 // the object's CRC64 (asking OSS for it with one HEAD if none is known)
 // and repairs it on a mismatch, in a goroutine the Cache owns and Close
-// stops. One check of a version runs at a time.
+// stops. One check of a version runs at a time. The caller keeps v loaded
+// (a pin, or blocks of it in the committer's hands), and is the committer
+// or holds flightGate shared with closing unset: Close waits for both
+// before it waits for c.bg, so the goroutine is always waited for.
 func (c *Cache) checkInBackground(v *version) {
 	if c.src == nil {
 		return
@@ -263,24 +277,15 @@ func (c *Cache) checkInBackground(v *version) {
 	}
 	v.checking = true
 	v.mu.Unlock()
-	c.flightGate.RLock()
-	if c.closing {
-		c.flightGate.RUnlock()
-		v.mu.Lock()
-		v.checking = false
-		v.mu.Unlock()
-		return
-	}
 	// The goroutine holds a pin so that the version stays loaded.
 	c.mu.Lock()
 	v.pins++
 	c.mu.Unlock()
 	c.bg.Add(1)
-	c.flightGate.RUnlock()
 	h := &Handle{c: c, v: v}
 	go func() {
 		defer c.bg.Done()
-		defer h.Close()
+		defer h.Close() // if the repair did not let go of it already
 		c.checkComplete(h)
 		v.mu.Lock()
 		v.checking = false
@@ -306,7 +311,7 @@ func (c *Cache) checkComplete(h *Handle) {
 		}
 		c.learnCRC(v, info)
 	}
-	rep, err := h.Repair(c.ctx, FetchOptions{})
+	rep, err := h.runRepair(c.ctx, FetchOptions{}, func() { h.Close() })
 	switch {
 	case err == nil && rep.Passes > 0:
 		c.log.Info("cache: cached object repaired; it matches its CRC64 now",
@@ -324,7 +329,12 @@ func (c *Cache) checkIfAllPresent(v *version) {
 	v.mu.Lock()
 	due := !v.m.Complete && v.nblocks > 0 && v.npresent == v.nblocks && !v.uncached
 	v.mu.Unlock()
-	if due {
+	if !due {
+		return
+	}
+	c.flightGate.RLock()
+	defer c.flightGate.RUnlock()
+	if !c.closing {
 		c.checkInBackground(v)
 	}
 }
