@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // VerifyComplete checks a version whose blocks are all present: the CRC64
@@ -114,6 +115,18 @@ func (h *Handle) Detach(dest string) error {
 		return err
 	}
 	c, v := h.c, h.v
+	// A background check of the version holds a pin while it runs; one
+	// that is ending (the version is complete, so it has nothing left to
+	// do) is waited for a moment rather than making the caller copy.
+	v.mu.Lock()
+	checking, checked := v.checking, v.checked
+	v.mu.Unlock()
+	if checking && checked != nil {
+		select {
+		case <-checked:
+		case <-time.After(detachCheckWait):
+		}
+	}
 	c.mu.Lock()
 	v.mu.Lock()
 	switch {
@@ -156,3 +169,7 @@ func (h *Handle) Detach(dest string) error {
 	}
 	return nil
 }
+
+// detachCheckWait bounds how long Detach waits for a background check of
+// the version to end before it reports ErrBusy.
+const detachCheckWait = 2 * time.Second

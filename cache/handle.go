@@ -18,6 +18,22 @@ type Handle struct {
 	v        *version
 	closed   atomic.Bool
 	replaced *ReplacedVersion
+	// checksItself: see ChecksItself.
+	checksItself atomic.Bool
+}
+
+// ChecksItself tells the cache that the caller verifies this version
+// against its CRC64 and repairs it itself, as materialize does (and
+// reports what that cost): while this Handle is open, the cache starts no
+// background check when the version becomes complete, which would race the
+// caller for the same work and hold a pin that the caller's Detach needs.
+func (h *Handle) ChecksItself() {
+	if h.check() != nil || h.checksItself.Swap(true) {
+		return
+	}
+	h.v.mu.Lock()
+	h.v.selfCheckers++
+	h.v.mu.Unlock()
 }
 
 // Info describes the version, with the CRC64 if any opener knew it.
@@ -318,6 +334,11 @@ func (h *Handle) Complete() bool {
 func (h *Handle) Close() error {
 	if h.closed.Swap(true) || h.c.closed.Load() {
 		return nil
+	}
+	if h.checksItself.Load() {
+		h.v.mu.Lock()
+		h.v.selfCheckers--
+		h.v.mu.Unlock()
 	}
 	h.c.unpin(h.v)
 	return nil

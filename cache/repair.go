@@ -67,6 +67,13 @@ func (h *Handle) runRepair(ctx context.Context, o FetchOptions, release func()) 
 	v.mu.Lock()
 	if job := v.repair; job != nil {
 		v.mu.Unlock()
+		if release != nil {
+			// The background check finds a repair running (materialize's):
+			// that one settles the version. Let go of the pin at once, so
+			// that its caller may detach the data file.
+			release()
+			return RepairReport{}, nil
+		}
 		select {
 		case <-job.done:
 		case <-ctx.Done():
@@ -271,11 +278,13 @@ func (c *Cache) checkInBackground(v *version) {
 		return
 	}
 	v.mu.Lock()
-	if v.checking {
+	if v.checking || v.selfCheckers > 0 {
 		v.mu.Unlock()
 		return
 	}
 	v.checking = true
+	checked := make(chan struct{})
+	v.checked = checked
 	v.mu.Unlock()
 	// The goroutine holds a pin so that the version stays loaded.
 	c.mu.Lock()
@@ -287,9 +296,11 @@ func (c *Cache) checkInBackground(v *version) {
 		defer c.bg.Done()
 		defer h.Close() // if the repair did not let go of it already
 		c.checkComplete(h)
+		h.Close()
 		v.mu.Lock()
 		v.checking = false
 		v.mu.Unlock()
+		close(checked)
 	}()
 }
 

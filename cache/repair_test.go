@@ -256,3 +256,37 @@ func TestObjectWithoutCRC64IsUnverified(t *testing.T) {
 		t.Errorf("Stats.Unverified = %d, want 1", s.Unverified)
 	}
 }
+
+// A Handle whose caller checks the version itself (materialize) keeps the
+// cache from starting its own check when the version becomes complete: the
+// mismatch is left to the caller, who repairs it with Repair.
+func TestChecksItselfLeavesTheCheckToTheCaller(t *testing.T) {
+	const bs = 64 << 10
+	src := newFaultySource(bs, 1) // every body flipped
+	info := src.put("b", "k", 8*bs, true)
+	c := openTest(t, t.TempDir(), bs, src)
+	h := openHandle(t, c, info)
+	h.ChecksItself()
+	if err := h.FetchAllWith(context.Background(), FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.v.mu.Lock()
+	checking := h.v.checking
+	h.v.mu.Unlock()
+	if checking || h.Verified() {
+		t.Fatalf("the cache checked the version itself (checking %v, verified %v)", checking, h.Verified())
+	}
+	if err := h.VerifyComplete(context.Background()); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("VerifyComplete = %v, want ErrCorrupt: every body was flipped", err)
+	}
+	src.mu.Lock()
+	src.flip = 0
+	src.mu.Unlock()
+	if _, err := h.Repair(context.Background(), FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Verified() {
+		t.Fatal("not verified after the caller's repair")
+	}
+	readCheck(t, h, src.object(info.Ref()), 0, info.Size)
+}

@@ -66,6 +66,12 @@ type version struct {
 	// (checkInBackground) runs, so that one runs at a time; repair is
 	// the Repair running, which other callers join.
 	checking bool
+	// checked is closed when that check ends (nil before the first).
+	checked chan struct{}
+	// selfCheckers counts the open Handles whose callers check the
+	// version themselves (Handle.ChecksItself): no background check
+	// starts while there is one.
+	selfCheckers int
 	repair   *repairJob
 	// agreement is what repairs of this load learned of the blocks, so
 	// that a later repair goes on from there.

@@ -198,6 +198,7 @@ func (r *run) open(ctx context.Context, info object.Info) (*cache.Handle, error)
 		if err != nil {
 			return nil, cacheError("open the cache entry", err)
 		}
+		h.ChecksItself() // the run verifies and repairs, and counts what it costs
 		return h, nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -212,6 +213,7 @@ func (r *run) open(ctx context.Context, info object.Info) (*cache.Handle, error)
 	if err != nil {
 		return nil, cacheError("open "+path, err)
 	}
+	h.ChecksItself()
 	return h, nil
 }
 

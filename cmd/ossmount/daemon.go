@@ -253,9 +253,7 @@ const (
 // serveUntilSignal serves until the mount is unmounted from outside, or
 // until SIGINT/SIGTERM, which unmount it: normally, or, if files in it are
 // in use, by detaching it and failing the requests in progress.
-func serveUntilSignal(srv *fs.Server, log *slog.Logger) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+func serveUntilSignal(srv *fs.Server, sigs chan os.Signal, log *slog.Logger) {
 	var sig os.Signal
 	select {
 	case <-srv.Done():
@@ -278,6 +276,17 @@ func serveUntilSignal(srv *fs.Server, log *slog.Logger) {
 	if err := srv.UnmountForce(ctx); err != nil {
 		log.Warn("ending the mount with files still open", "err", err)
 	}
+}
+
+// catchStopSignals starts catching SIGINT and SIGTERM for
+// serveUntilSignal. A mount calls it before it mounts: a signal that comes
+// while the mount starts (the mountpoint is visible before the process is
+// ready) then waits in the channel instead of killing the process with the
+// mount half made.
+func catchStopSignals() chan os.Signal {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	return sigs
 }
 
 // endWithin ends the process once bound has passed or at the next signal,

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -353,6 +354,8 @@ func warnIfEmpty(ctx context.Context, client *rangefetch.Client, u rangefetch.UR
 // demo share it.
 func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *slog.Logger, metrics *metricsEndpoint, ready *readiness) error {
 	limitHeap(p.fsCfg.FetchMemory)
+	sigs := catchStopSignals()
+	defer signal.Stop(sigs)
 	p.cacheOpts.Metrics = metrics.registerer()
 	p.fsCfg.Metrics = metrics.registerer()
 	c, err := cache.Open(p.cacheOpts, client)
@@ -390,7 +393,7 @@ func runMount(ctx context.Context, p mountPlan, client *rangefetch.Client, log *
 	}
 	materializeServer.SetStatusProvider(mountStatus(p.url.String(), srv))
 	ready.ok()
-	serveUntilSignal(srv, log)
+	serveUntilSignal(srv, sigs, log)
 	return nil
 }
 
