@@ -72,7 +72,7 @@ type version struct {
 	// version themselves (Handle.ChecksItself): no background check
 	// starts while there is one.
 	selfCheckers int
-	repair   *repairJob
+	repair       *repairJob
 	// agreement is what repairs of this load learned of the blocks, so
 	// that a later repair goes on from there.
 	agreement *agreement
