@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +90,37 @@ func TestRepeatLimiter(t *testing.T) {
 	ok, skipped := r.allow("flush %v", t0.Add(time.Minute))
 	if !ok || skipped != 59 {
 		t.Fatalf("after a period: ok %v, skipped %d; want true, 59", ok, skipped)
+	}
+}
+
+// A committer that cannot finish (here held on commitMu, as a badger write
+// stalls when badger cannot flush its memtables) does not hold Close up
+// beyond its bound either.
+func TestCloseReturnsWhileTheCommitterIsStuck(t *testing.T) {
+	dir := t.TempDir()
+	src := newMemSource(testBS)
+	info := src.put("bkt", "obj", 8*testBS, true)
+	c := openTest(t, dir, testBS, src)
+	h := openHandle(t, c, info)
+	// Held before the read, so that none of its blocks can be recorded.
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	readCheck(t, h, src.object(info.Ref()), 0, info.Size)
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	var err error
+	testutil.Eventually(t, closeTestBound, func() bool {
+		select {
+		case err = <-closed:
+			return true
+		default:
+			return false
+		}
+	}, "Close to return")
+	if !errors.Is(err, errIndexNotClosed) {
+		t.Errorf("Close with the committer stuck: %v, want errIndexNotClosed", err)
+	}
+	if pid, locked, err := LockHolder(dir); err != nil || locked {
+		t.Errorf("the lock is still held after Close: pid %d, %v", pid, err)
 	}
 }
