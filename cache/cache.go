@@ -119,7 +119,7 @@ func Open(opts Options, src Source) (*Cache, error) {
 	}
 	fail := func(err error) (*Cache, error) {
 		if c.ix != nil {
-			c.ix.close()
+			c.ix.close() // bounded: a failing disk does not hold Open up
 		}
 		lock.unlock()
 		return nil, err
@@ -188,10 +188,52 @@ func (c *Cache) dataDir() string { return filepath.Join(c.dir, dataDirName) }
 // Close stops every goroutine of the cache, waits for them, makes the
 // blocks already fetched durable and releases the directory. Handles still
 // open fail with ErrClosed afterwards.
+//
+// Close returns within closeBound whatever the disk does. If the cache's
+// directory is gone or its disk fails, badger cannot write its index and
+// would retry forever; Close then logs once how much it could not record,
+// abandons what is still running and lets go of the directory. What is
+// lost is only blocks to fetch again: the index never names a block whose
+// bytes are not durable.
 func (c *Cache) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
+	deadline := time.Now().Add(closeBound)
+	c.unregisterMetrics()
+	stopped := make(chan struct{})
+	go func() {
+		c.stopWork()
+		close(stopped)
+	}()
+	timer := time.NewTimer(closeBound)
+	defer timer.Stop()
+	var err error
+	select {
+	case <-stopped:
+		err = c.ix.closeWithin(time.Until(deadline))
+	case <-timer.C:
+		err = fmt.Errorf("%w: the committer did not finish within %v", errIndexNotClosed, closeBound)
+	}
+	if errors.Is(err, errIndexNotClosed) {
+		c.log.Error("cache: closing without finishing the index; the blocks recorded since it was last written, and those unrecorded, will be fetched again",
+			"dir", c.dir, "unrecorded_bytes", c.stats.unrecorded.Load(), "err", err)
+	}
+	if uerr := c.lock.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// closeBound bounds Close. It leaves the daemon's stop bound (10 s after
+// a signal) room for unmounting first.
+const closeBound = 5 * time.Second
+
+// stopWork ends fetches, the committer and background work, and records
+// the access times of the versions still loaded. It blocks while badger
+// cannot write (a write stalls when its memtables are full and cannot be
+// flushed), which is why Close bounds it.
+func (c *Cache) stopWork() {
 	c.flightGate.Lock()
 	c.closing = true
 	c.flightGate.Unlock()
@@ -209,12 +251,6 @@ func (c *Cache) Close() error {
 		}
 	}
 	c.mu.Unlock()
-	c.unregisterMetrics()
-	err := c.ix.close()
-	if uerr := c.lock.unlock(); err == nil {
-		err = uerr
-	}
-	return err
 }
 
 // recordAccessAtCloseLocked writes the access time of a version still

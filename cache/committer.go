@@ -24,16 +24,22 @@ const commitBatchMax = 4096
 // recorded: readers use it as soon as it is written (page cache). So while
 // blocks keep arriving and nobody waits for them to be durable, the
 // committer lets them gather, and the fdatasync (which writes them all to
-// disk and commits the filesystem's journal) does not compete with the
-// writes of the fetches still running. A burst is recorded once it has
-// been quiet for commitQuiet, or once its oldest block waited commitMaxAge,
-// or once it holds commitBatchBytes, whichever comes first; and at once
-// while somebody waits for durability (materialize, Handle.Fetch) or the
-// cache closes. A crash loses at most the unrecorded blocks, which are
-// fetched again: the index never names a block that is not on disk.
+// disk and commits the filesystem's journal) does not compete with every
+// write of the fetches still running. A burst is recorded once it has been
+// quiet for commitQuiet, or once its oldest block waited commitMaxAge, or
+// once it holds commitBatchBytes, whichever comes first; and at once while
+// somebody waits for durability (materialize, Handle.Fetch) or the cache
+// closes.
+//
+// The rule, whatever the rate: a block waits unrecorded at most
+// commitMaxAge (1 s) plus the syncs of the round before it and its own,
+// and at most pendingCommitBytes (256 MiB) are ever unrecorded, since
+// fetches wait for the committer beyond that. So a crash loses about the
+// last second of arrivals and never more than 256 MiB, which are fetched
+// again: the index never names a block that is not on disk.
 const (
 	commitQuiet      = 250 * time.Millisecond
-	commitMaxAge     = 5 * time.Second
+	commitMaxAge     = 1 * time.Second
 	commitBatchBytes = pendingCommitBytes / 2
 )
 

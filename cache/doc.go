@@ -60,9 +60,23 @@
 // written meanwhile. So after a crash or power cut every block the index
 // calls present holds the right bytes; at worst some durable blocks are not
 // recorded and are fetched again. Badger itself is not synced per write:
-// losing its tail on a power cut only forgets blocks, which is safe. The
-// committer waits for a burst of fetching to pause before it syncs, unless
-// somebody waits for durability (committer.go): readers never need it.
+// losing its tail on a power cut only forgets blocks, which is safe.
+//
+// Readers never need a block to be recorded, so the committer lets a burst
+// of fetching gather before it syncs (committer.go), unless somebody waits
+// for durability, but by a rule that holds whatever the rate: no block
+// waits unrecorded much more than a second (commitMaxAge, plus the sync
+// in progress), and never more than 256 MiB are unrecorded
+// (pendingCommitBytes: fetches wait for the committer beyond that). A
+// crash or kill -9 therefore costs about the last second of arrivals, and
+// at most 256 MiB, fetched again.
+//
+// Close returns within a few seconds (closeBound) whatever the disk does.
+// If the cache directory is removed or its disk fails, badger cannot write
+// its index and retries forever; Close then logs once what it could not
+// record, leaves badger behind and releases the directory. What is lost is
+// what a crash would lose: blocks to fetch again. Badger's repeated log
+// lines are let through once a minute, with a count of the ones held back.
 //
 // Reads never wait for the disk: a block is served from the fetch's memory
 // buffer as soon as all its bytes arrived and its CRC is computed, and from

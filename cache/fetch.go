@@ -198,11 +198,12 @@ func (c *Cache) notStored(fl *flight, b int64, err error) {
 }
 
 // pendingCommitBytes bounds the bytes written to data files but not yet
-// recorded (dirty pages, not memory of ours); fetches wait when the disk
-// falls behind. The committer records a burst at half of it
-// (commitBatchBytes), so fetching goes on while it syncs; the kernel's own
-// dirty-page limits still apply below it on a small machine.
-const pendingCommitBytes = 2 << 30
+// recorded (dirty pages, not memory of ours), and so what a crash makes
+// fetch again; fetches wait when the disk falls behind. The committer
+// records a burst at half of it (commitBatchBytes), so fetching goes on
+// while it syncs; the kernel's own dirty-page limits still apply below it
+// on a small machine.
+const pendingCommitBytes = 256 << 20
 
 func (c *Cache) pendingWeight(size int64) int64 { return min(size, pendingCommitBytes) }
 

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -56,7 +59,7 @@ type index struct {
 // use over 400 MB (see the design notes); these keep peak RSS near 100 MB.
 func badgerOptions(dir string, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{log}).
+		WithLogger(newBadgerLogger(log)).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(4).
@@ -101,12 +104,38 @@ func tightenPerms(dir string) {
 	}
 }
 
+// indexCloseBound is how long close waits for badger by default.
+const indexCloseBound = 5 * time.Second
+
+// errIndexNotClosed reports that badger did not finish closing in time: its
+// directory is gone or its disk fails, and badger retries writing its
+// memtable forever. What the memtable held is lost with the process; it
+// names only blocks whose bytes are on disk, which are fetched again.
+var errIndexNotClosed = errors.New("the cache index could not be written")
+
 // close writes what badger holds in memory, closes the database and leaves
-// its files private.
-func (ix *index) close() error {
-	err := ix.db.Close()
-	tightenPerms(ix.dir)
-	return err
+// its files private, within indexCloseBound.
+func (ix *index) close() error { return ix.closeWithin(indexCloseBound) }
+
+// closeWithin is close bounded by d. Badger's Close does not return while
+// it cannot write its memtable (it retries once a second, forever), so it
+// runs in a goroutine that is abandoned when d passes: the process is about
+// to let go of the cache, and a crash loses no more than that.
+func (ix *index) closeWithin(d time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		err := ix.db.Close()
+		tightenPerms(ix.dir)
+		done <- err
+	}()
+	timer := time.NewTimer(max(d, 0))
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("%w within %v: %s", errIndexNotClosed, d, ix.dir)
+	}
 }
 
 // sync makes every write so far durable: a power cut no longer loses it.
@@ -518,16 +547,75 @@ func (ix *index) size() int64 {
 }
 
 // badgerLogger routes badger's warnings and errors to slog and drops its
-// chatty info and debug lines.
-type badgerLogger struct{ log *slog.Logger }
-
-func (l badgerLogger) Errorf(f string, a ...any) {
-	l.log.Error("cache index: " + fmt.Sprintf(f, a...))
+// chatty info and debug lines. A line of the same format as one logged less
+// than logRepeatEvery ago is counted rather than logged, and the count goes
+// with the next line logged: badger repeats some errors once a second for
+// as long as they last (a memtable it cannot write, retried forever).
+type badgerLogger struct {
+	log     *slog.Logger
+	repeats *repeatLimiter
 }
 
-func (l badgerLogger) Warningf(f string, a ...any) {
-	l.log.Warn("cache index: " + fmt.Sprintf(f, a...))
+func newBadgerLogger(log *slog.Logger) badgerLogger {
+	return badgerLogger{log: log, repeats: newRepeatLimiter(logRepeatEvery)}
 }
+
+func (l badgerLogger) Errorf(f string, a ...any) { l.emit(slog.LevelError, f, a) }
+
+func (l badgerLogger) Warningf(f string, a ...any) { l.emit(slog.LevelWarn, f, a) }
 
 func (l badgerLogger) Infof(string, ...any)  {}
 func (l badgerLogger) Debugf(string, ...any) {}
+
+func (l badgerLogger) emit(level slog.Level, f string, a []any) {
+	ok, skipped := l.repeats.allow(f, time.Now())
+	if !ok {
+		return
+	}
+	msg := "cache index: " + strings.TrimSuffix(fmt.Sprintf(f, a...), "\n")
+	if skipped > 0 {
+		l.log.Log(context.Background(), level, msg, "repeated", skipped)
+		return
+	}
+	l.log.Log(context.Background(), level, msg)
+}
+
+// logRepeatEvery is how often a repeating log line is let through.
+const logRepeatEvery = time.Minute
+
+// repeatLimiter lets a line of each kind through at most once per period
+// and counts the ones it holds back.
+type repeatLimiter struct {
+	period time.Duration
+	mu     sync.Mutex
+	kinds  map[string]*repeats
+}
+
+type repeats struct {
+	last    time.Time // when a line of this kind was let through
+	skipped int       // lines held back since
+}
+
+func newRepeatLimiter(period time.Duration) *repeatLimiter {
+	return &repeatLimiter{period: period, kinds: make(map[string]*repeats)}
+}
+
+// allow reports whether a line of kind may be logged at now, and if so how
+// many were held back since the last one. The kinds are badger's format
+// strings, a fixed few, so the map stays small.
+func (r *repeatLimiter) allow(kind string, now time.Time) (ok bool, skipped int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := r.kinds[kind]
+	if k == nil {
+		r.kinds[kind] = &repeats{last: now}
+		return true, 0
+	}
+	if now.Sub(k.last) < r.period {
+		k.skipped++
+		return false, 0
+	}
+	skipped = k.skipped
+	k.last, k.skipped = now, 0
+	return true, skipped
+}
