@@ -73,6 +73,8 @@ func TestMaterializeLargerThanTheCacheResumes(t *testing.T) {
 		return materialize.Materialize(ctx, c, client, req, progress)
 	}
 
+	// Paced bodies, so that the cancel lands while blocks are still to come.
+	e.srv.SetFaults(ossserver.Faults{BytesPerSecond: 16 << 20})
 	ctx, cancel := context.WithCancel(context.Background())
 	var doneAtCancel int64
 	_, err := run(ctx, func(done, total int64) {
@@ -90,6 +92,7 @@ func TestMaterializeLargerThanTheCacheResumes(t *testing.T) {
 		t.Fatalf("no partial file beside DEST: %v", err)
 	}
 
+	e.srv.SetFaults(ossserver.Faults{})
 	e.srv.ResetStats()
 	res, err := run(context.Background(), nil)
 	if err != nil {
