@@ -144,8 +144,10 @@ func TestMaterializeCLILargerThanTheCacheResumesAfterKill9(t *testing.T) {
 	assertFile(t, dest, data)
 	assertNoTemps(t, e.outDir)
 	assertMissing(t, filepath.Join(e.outDir, ".k9large.bin.ossmount-partial"))
-	if got := e.srv.Stats().BodyBytes; got > int64(size)-p.Done {
-		t.Errorf("the rerun fetched %d bytes, more than the %d the killed run had not reported", got, int64(size)-p.Done)
+	// One part of slack: the server counts body bytes as it writes them,
+	// which is not exactly what the client kept.
+	if got, left := e.srv.Stats().BodyBytes, int64(size)-p.Done; got > left+mib {
+		t.Errorf("the rerun fetched %d bytes, more than the %d the killed run had not reported (plus one part)", got, left)
 	}
 }
 
