@@ -25,7 +25,8 @@ const prefetchChunk = 4 << 20
 // The window pays for itself: it is the largest power-of-two number of
 // blocks that is no more than what the run has consumed (the bytes from
 // where the run began to its furthest read), up to Config.ReadAhead, and
-// nothing while the run has consumed less than a block. The prefetch never
+// nothing on the run's first read nor while it has consumed less than a
+// block: one read proves no run. The prefetch never
 // reaches further than the window past the run's front, so a reader that
 // stops after n bytes has cost at most about 2n (n plus a window of at most
 // n, rounded to a block), a lone small read costs the blocks it touches,
