@@ -56,7 +56,7 @@ type Config struct {
 	// Default 4 MiB: a sequential reader's READs are then about 800 KiB on
 	// average with several in flight, where the kernel's default of 128 KiB
 	// sends six times as many. It is also how much the kernel reads around
-	// each page fault of a mapped file: random faults cost about 4-6 MiB each
+	// each page fault of a mapped file: random faults cost about 4-7 MiB each
 	// at the default and one block each at 128 KiB, so a mount served
 	// mostly to mmap's random readers is cheaper with 128 KiB.
 	KernelReadAhead int64

@@ -24,7 +24,8 @@ const prefetchChunk = 4 << 20
 //
 // The window pays for itself: it is the largest power-of-two number of
 // blocks that is no more than what the run has consumed (the bytes from
-// where the run began to its furthest read), up to Config.ReadAhead, and
+// where the run began to its furthest read, computed as the front moves
+// on), up to Config.ReadAhead, and
 // nothing on the run's first read nor while it has consumed less than a
 // block: one read proves no run. The prefetch never
 // reaches further than the window past the run's front, so a reader that
@@ -145,9 +146,15 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 		r.queue = r.queue[:0]
 		return end
 	}
+	// A straggler behind the run's start (the kernel's READs of its first
+	// batch arrived out of order) still belongs to the run. The window
+	// follows the front only: a reader moving backwards through the file
+	// consumes bytes but reaches nothing ahead, so it earns no prefetch.
 	r.start = min(r.start, off)
-	r.next = max(r.next, end)
-	r.window = r.windowFor(r.next - r.start)
+	if end > r.next {
+		r.next = end
+		r.window = r.windowFor(r.next - r.start)
+	}
 	chunk := r.chunk()
 	start := max(r.issued, alignUp(end, r.block))
 	stop := min(alignUp(r.next+r.window, r.block), r.size)

@@ -669,3 +669,21 @@ func TestReadaheadEndThenStartAsZip(t *testing.T) {
 		}
 	}
 }
+
+// A reader moving backwards through the file, a block at a time, stays
+// within the slack of its run but never moves its front: it earns no
+// prefetch, which would only fetch what it has already read past.
+func TestReadaheadBackwardsReaderFetchesNothingAhead(t *testing.T) {
+	v := newFakeVersion(1 << 30)
+	g := newRig(t, v, rigLimits{conns: 4})
+	for off := int64(7 << 20); off >= 0; off -= 1 << 20 {
+		g.read(off, 1<<20)
+	}
+	g.settle(t)
+	if got := v.streamedSorted(); len(got) != 0 {
+		t.Errorf("a backwards reader prefetched %s", fmtRanges(got))
+	}
+	if got := v.startedCopy(); len(got) != 0 {
+		t.Errorf("a backwards reader fetched beyond its reads: %s", fmtRanges(got))
+	}
+}
