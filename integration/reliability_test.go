@@ -811,3 +811,27 @@ func (e *relEnv) signalled(what string, sig syscall.Signal, args []string, ready
 		return relInput{what: what, code: -1, hung: true, first: firstLine(buf.String()[before:])}
 	}
 }
+
+// The figures are only as good as their counting: a wrong byte is any byte
+// that differs from the source or lies beyond it, and the message of a run
+// is its error line, not the progress before it.
+func TestReliabilityCounting(t *testing.T) {
+	src := []byte("abcdef")
+	for _, c := range []struct {
+		got  string
+		want int64
+	}{
+		{"abcdef", 0}, {"abc", 0}, {"", 0}, {"abXdef", 1}, {"XbcdeY", 2}, {"abcdefgh", 2}, {"Xbcdefg", 2},
+	} {
+		if n := wrongBytes([]byte(c.got), src); n != c.want {
+			t.Errorf("wrongBytes(%q, %q) = %d, want %d", c.got, src, n, c.want)
+		}
+	}
+	out := "oss://b/k: 0 B of 4.0 MiB (0%)\nossmount: integrity failure\nmore\n"
+	if l := firstLine(out); l != "ossmount: integrity failure" {
+		t.Errorf("firstLine = %q, want the error line", l)
+	}
+	if l := firstLine("  only progress\nsecond\n"); l != "only progress" {
+		t.Errorf("firstLine without an error line = %q, want the first line", l)
+	}
+}
