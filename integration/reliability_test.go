@@ -152,7 +152,7 @@ func TestReliabilityFigures(t *testing.T) {
 		if in.hung {
 			hung = 1
 		}
-		fmt.Fprintf(&b, "| %d | %s | %d | %d | %s |\n", i+1, in.what, in.code, hung, strings.ReplaceAll(strings.ReplaceAll(in.first, e.dir, "$T"), "|", "\\|"))
+		fmt.Fprintf(&b, "| %d | %s | %d | %d | %s |\n", i+1, in.what, in.code, hung, strings.ReplaceAll(in.first, "|", "\\|"))
 	}
 	if out := os.Getenv("OSSMOUNT_RELIABILITY_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
@@ -213,14 +213,15 @@ func exitOf(ctx context.Context, err error) int {
 }
 
 // firstLine is the first line of a command's output that states an error
-// ("ossmount: ..."), or else its first line; progress lines come before
-// the error in materialize's output.
+// ("ossmount: ...", not a "note:" or "warning:" on the way), or else its
+// first line; progress lines and notes come before the error in
+// materialize's output.
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	lines := strings.Split(s, "\n")
 	s = lines[0]
 	for _, l := range lines {
-		if strings.HasPrefix(l, "ossmount:") {
+		if strings.HasPrefix(l, "ossmount:") && !strings.HasPrefix(l, "ossmount: note:") && !strings.HasPrefix(l, "ossmount: warning:") {
 			s = l
 			break
 		}
@@ -698,7 +699,7 @@ func (e *relEnv) badInputs() []relInput {
 	cacheDir := e.fresh("cache")
 	run := func(what string, env []string, args ...string) {
 		code, msg, hung := e.ossmount(relMountWait, env, args...)
-		out = append(out, relInput{what: what, code: code, hung: hung, first: firstLine(msg)})
+		out = append(out, relInput{what: what, code: code, hung: hung, first: firstLine(strings.ReplaceAll(msg, e.dir, "$T"))})
 	}
 	mat := func(what string, env []string, extra ...string) {
 		run(what, env, append([]string{"materialize", "--cache-dir", cacheDir}, extra...)...)
@@ -804,11 +805,11 @@ func (e *relEnv) signalled(what string, sig syscall.Signal, args []string, ready
 	go func() { exited <- cmd.Wait() }()
 	select {
 	case err := <-exited:
-		return relInput{what: what, code: exitOf(ctx, err), first: firstLine(buf.String()[before:])}
+		return relInput{what: what, code: exitOf(ctx, err), first: firstLine(strings.ReplaceAll(buf.String()[before:], e.dir, "$T"))}
 	case <-time.After(relMountWait):
 		cmd.Process.Kill()
 		<-exited
-		return relInput{what: what, code: -1, hung: true, first: firstLine(buf.String()[before:])}
+		return relInput{what: what, code: -1, hung: true, first: firstLine(strings.ReplaceAll(buf.String()[before:], e.dir, "$T"))}
 	}
 }
 
@@ -827,7 +828,7 @@ func TestReliabilityCounting(t *testing.T) {
 			t.Errorf("wrongBytes(%q, %q) = %d, want %d", c.got, src, n, c.want)
 		}
 	}
-	out := "oss://b/k: 0 B of 4.0 MiB (0%)\nossmount: integrity failure\nmore\n"
+	out := "oss://b/k: 0 B of 4.0 MiB (0%)\nossmount: note: fetching it again\nossmount: integrity failure\nmore\n"
 	if l := firstLine(out); l != "ossmount: integrity failure" {
 		t.Errorf("firstLine = %q, want the error line", l)
 	}
