@@ -48,17 +48,11 @@ type Config struct {
 	// MaxParallelPerFile those of one open file. Defaults 32 and MaxParallel.
 	MaxParallel        int
 	MaxParallelPerFile int
-	// ReadAhead is the largest prefetch window of a sequential reader; a
-	// run's window is never more than what it has consumed (see the package
-	// doc), so it reaches ReadAhead after ReadAhead bytes. Default 128 MiB.
+	// ReadAhead is the largest prefetch window of a sequential reader.
+	// Default 128 MiB.
 	ReadAhead int64
 	// KernelReadAhead is the kernel's read-ahead for the mount (as root).
-	// Default 4 MiB: a sequential reader's READs are then about 800 KiB on
-	// average with several in flight, where the kernel's default of 128 KiB
-	// sends six times as many. It is also how much the kernel reads around
-	// each page fault of a mapped file: random faults cost about 4-7 MiB each
-	// at the default and one block each at 128 KiB, so a mount served
-	// mostly to mmap's random readers is cheaper with 128 KiB.
+	// Default 4 MiB.
 	KernelReadAhead int64
 	// FetchMemory bounds the prefetched bytes of all open files requested
 	// and not yet arrived. A prefetch streams its body into the cache's

@@ -11,21 +11,6 @@
 // get a growing parallel prefetch window, and a fully cached version is
 // served by the kernel directly through FUSE passthrough where available.
 //
-// # What the prefetch costs
-//
-// Egress is paid per byte, so the prefetch window pays for itself: it is
-// the largest power-of-two number of blocks within what the sequential run
-// has consumed so far (from where the run began to its furthest read), at
-// most Config.ReadAhead, and nothing until the run has consumed a block
-// and a second read has continued it. A reader that stops after n bytes has
-// fetched at most about 2n (n, plus a window of at most n, rounded up to a
-// block); a lone read, a page fault's read-around, a database's page reads
-// and a zip's reads of its end fetch only the blocks they touch. A reader
-// that keeps going doubles the window each time its run doubles: 8 MiB
-// ahead after 8 MiB, 32 after 32, Config.ReadAhead after as many bytes.
-// The kernel's own read-ahead (Config.KernelReadAhead) comes on top: it is
-// what the kernel asks for around every page fault of a mapped file.
-//
 // # What the tree promises
 //
 //   - The tree is read-only: every call that would change it fails with
@@ -45,10 +30,9 @@
 //     most Config.MaxParallel connections and Config.FetchMemory bytes
 //     requested and not yet arrived, and one file at most
 //     Config.MaxParallelPerFile connections. It fetches through the cache
-//     in whole blocks, never beyond the object nor further past the
-//     reader than its run has consumed or than Config.ReadAhead, and stops
-//     at Release: the chunks in flight finish into the cache, no other
-//     starts.
+//     in whole blocks, never beyond the object nor further than
+//     Config.ReadAhead past the reader, and stops at Release: the chunks
+//     in flight finish into the cache, no other starts.
 //   - Every goroutine started for a mount is counted and ends at
 //     shutdown, which also releases the files the kernel never did.
 //

@@ -20,22 +20,11 @@ const prefetchChunk = 4 << 20
 
 // readahead detects a sequential reader of one open file and fetches ahead
 // of it in parallel, through the cache (so a block wanted by the reader and
-// by the prefetch is fetched once, and fetched bytes go to disk).
-//
-// The window pays for itself: it is the largest power-of-two number of
-// blocks that is no more than what the run has consumed (the bytes from
-// where the run began to its furthest read, computed as the front moves
-// on), up to Config.ReadAhead, and
-// nothing on the run's first read nor while it has consumed less than a
-// block: one read proves no run. The prefetch never
-// reaches further than the window past the run's front, so a reader that
-// stops after n bytes has cost at most about 2n (n plus a window of at most
-// n, rounded to a block), a lone small read costs the blocks it touches,
-// and a reader that keeps going doubles the window each time its run
-// doubles: 32 MiB ahead after 32 MiB, Config.ReadAhead (128 MiB) after
-// 128 MiB. The window only ever reaches that far ahead of the reader, so
-// prefetch stops when the reader stops, and Release stops it (the chunks
-// in flight finish into the cache).
+// by the prefetch is fetched once, and fetched bytes go to disk). The
+// window starts at one block and doubles with every block the reader moves
+// on, up to Config.ReadAhead; it only ever reaches that far ahead of the
+// reader, so prefetch stops when the reader stops, and Release stops it (the
+// chunks in flight finish into the cache).
 //
 // A worker holds a connection slot and its chunk's share of the mount-wide
 // budget of bytes in flight (memory) only until the chunk has arrived. Its
@@ -76,10 +65,9 @@ type readahead struct {
 	log        *slog.Logger
 
 	mu       sync.Mutex
-	start    int64 // where the current sequential run began
 	next     int64 // furthest end of a read of the current sequential run
-	window   int64 // 0 while the run has consumed less than a block
-	reads    bool  // a read has been seen: before it there is no run
+	window   int64 // 0 while the reader looks random
+	grownAt  int64 // block index at which the window last grew
 	issued   int64 // prefetch was queued up to here
 	queue    []object.Range
 	running  int // workers
@@ -133,27 +121,21 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	// at a time and they are served concurrently, so one may come in well
 	// after those beyond it. It neither moves the run nor resets it.
 	behind := r.slack + r.window
-	sequential := r.reads && off <= r.next+r.slack && off+behind >= r.next
-	r.reads = true
+	sequential := off <= r.next+r.slack && off+behind >= r.next
 	if !sequential {
-		// A jump (or the first read): a new run begins here; what is
-		// queued for the old one is no longer wanted (what is in flight
-		// finishes into the cache).
+		// A jump: forget the run; what is queued for it is no longer
+		// wanted (what is in flight finishes into the cache).
 		r.window = 0
-		r.start = off
 		r.next = end
 		r.issued = alignUp(end, r.block)
 		r.queue = r.queue[:0]
 		return end
 	}
-	// A straggler behind the run's start (the kernel's READs of its first
-	// batch arrived out of order) still belongs to the run. The window
-	// follows the front only: a reader moving backwards through the file
-	// consumes bytes but reaches nothing ahead, so it earns no prefetch.
-	r.start = min(r.start, off)
-	if end > r.next {
-		r.next = end
-		r.window = r.windowFor(r.next - r.start)
+	r.next = max(r.next, end)
+	if b := r.next / r.block; r.window == 0 {
+		r.window, r.grownAt = r.block, b
+	} else if b > r.grownAt && r.window < r.maxWin {
+		r.window, r.grownAt = min(r.window*2, r.maxWin), b
 	}
 	chunk := r.chunk()
 	start := max(r.issued, alignUp(end, r.block))
@@ -177,24 +159,6 @@ func (r *readahead) observe(off, n int64) (fetchEnd int64) {
 	// If the reader gets ahead of the workers, its own fetch takes a
 	// whole chunk rather than one block.
 	return min(max(end, alignDown(off, r.block)+chunk), r.size)
-}
-
-// windowFor is the window of a run that has consumed n bytes: the largest
-// power-of-two number of blocks that is at most n, at most r.maxWin, and 0
-// below one block. So the prefetch never asks for more than the run has
-// already shown it reads.
-func (r *readahead) windowFor(n int64) int64 {
-	if n < r.block {
-		return 0
-	}
-	if n >= r.maxWin {
-		return r.maxWin
-	}
-	w := r.block
-	for w <= n/2 {
-		w *= 2
-	}
-	return min(w, r.maxWin)
 }
 
 // chunk is the size of one prefetch request: small while the window is
@@ -274,9 +238,7 @@ func (r *readahead) fetchChunk(ctx context.Context, rg object.Range) bool {
 	r.log.Debug("prefetch failed", "key", r.key, "off", rg.Off, "err", err)
 	r.mu.Lock()
 	r.queue = r.queue[:0]
-	// The run has to prove itself again before anything more is asked.
 	r.window = 0
-	r.start = r.next
 	r.mu.Unlock()
 	return true
 }
