@@ -241,3 +241,29 @@ func TestMountCLINonEmptyMountpoint(t *testing.T) {
 		t.Fatalf("the user's file after the mount: %q, %v", b, err)
 	}
 }
+
+// When the cache directory of a running mount is removed, "ossmount
+// unmount" cannot see the cache's lock: it waits for the mount's process
+// instead, which ends within its bound, so that unmount still returns only
+// once the mount has let go of everything.
+func TestUnmountCLIWaitsWhenTheCacheDirectoryIsGone(t *testing.T) {
+	e := newMountEnv(t)
+	data := e.put("f.bin", testutil.RandomBytes(71, 3<<20))
+	m := e.startForeground(t, "f.bin")
+	mustEqual(t, "read before the removal", readMounted(t, e.path("f.bin")), data)
+	if err := os.RemoveAll(e.cacheDir); err != nil {
+		t.Fatal(err)
+	}
+	code, out := e.runOssmount(t, nil, "unmount", e.mp)
+	if code != 0 {
+		t.Fatalf("unmount: exit %d:\n%s", code, out)
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(time.Second):
+		t.Fatalf("unmount returned while the mount's process was still running:\n%s", m.out.String())
+	}
+	if isMounted(t, e.mp) {
+		t.Error("still mounted")
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -104,7 +105,15 @@ func waitReleased(pid int, cacheDir string, timeout time.Duration) error {
 		switch {
 		case cacheDir != "":
 			owner, locked, err := cache.LockHolder(cacheDir)
-			busy = err == nil && locked && (pid == 0 || owner == pid)
+			_, statErr := os.Stat(filepath.Join(cacheDir, cache.MarkerName))
+			switch {
+			case pid > 0 && (err != nil || statErr != nil):
+				// The cache's lock cannot be read (its directory was
+				// removed, its disk failed): wait for the process.
+				busy = syscall.Kill(pid, 0) == nil
+			case err == nil:
+				busy = locked && (pid == 0 || owner == pid)
+			}
 		case pid > 0:
 			busy = syscall.Kill(pid, 0) == nil
 		}
