@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -87,6 +86,32 @@ func openIndex(dir string, log *slog.Logger) (*index, error) {
 	tightenPerms(dir)
 	return &index{db: db, dir: dir}, nil
 }
+
+// errIndexNeedsRecovery: the index was not closed by its owner, and badger
+// must write to it before it can be read.
+var errIndexNeedsRecovery = errors.New("cache index needs recovery")
+
+// openIndexReadOnly opens the index in dir without writing anything to it,
+// for cache stats and cache list. An index that was never created fails
+// with an error wrapping os.ErrNotExist.
+func openIndexReadOnly(dir string, log *slog.Logger) (*index, error) {
+	if _, err := os.Stat(filepath.Join(dir, badger.ManifestFilename)); err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(badgerOptions(dir, log).WithReadOnly(true))
+	if err != nil {
+		// badger's wrapping does not always keep the chain.
+		if errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()) {
+			return nil, errIndexNeedsRecovery
+		}
+		return nil, err
+	}
+	return &index{db: db, dir: dir}, nil
+}
+
+// closeReadOnly closes an index opened with openIndexReadOnly, which holds
+// nothing to write.
+func (ix *index) closeReadOnly() error { return ix.db.Close() }
 
 // tightenPerms makes badger's files 0600: badger creates some with 0666
 // minus umask. The directory is 0700 anyway; this keeps the rule simple.
@@ -384,155 +409,6 @@ func (ix *index) deleteVersion(id vid) error {
 	return ix.deleteAllBlocks(id)
 }
 
-// scanned is one version record as a scan found it.
-type scanned struct {
-	id vid
-	m  meta
-	ok bool // record decoded
-}
-
-// forEachVersion calls fn for every version record in vid order until fn
-// returns false. It reads the records in chunks and calls fn between them,
-// with no read transaction open, so fn may change the index.
-func (ix *index) forEachVersion(fn func(s scanned) bool) error {
-	prefix := []byte{prefixMeta}
-	seek := prefix
-	for {
-		var chunk []scanned
-		err := ix.db.View(func(txn *badger.Txn) error {
-			it := prefixIterator(txn, prefix)
-			defer it.Close()
-			for it.Seek(seek); it.ValidForPrefix(prefix) && len(chunk) < 1000; it.Next() {
-				item := it.Item()
-				k := item.Key()
-				if len(k) != 17 {
-					continue
-				}
-				var s scanned
-				copy(s.id[:], k[1:])
-				if err := item.Value(func(v []byte) error {
-					m, err := decodeMeta(v)
-					s.m, s.ok = m, err == nil
-					return nil
-				}); err != nil {
-					return err
-				}
-				chunk = append(chunk, s)
-			}
-			return nil
-		})
-		if err != nil || len(chunk) == 0 {
-			return err
-		}
-		for _, s := range chunk {
-			if !fn(s) {
-				return nil
-			}
-		}
-		// Continue just after the last key of the chunk.
-		seek = append(metaKey(chunk[len(chunk)-1].id), 0)
-	}
-}
-
-// currentVersions returns every vid a key mapping names, in one sequential
-// pass (a lookup per version would cost far more).
-func (ix *index) currentVersions() (map[vid]struct{}, error) {
-	out := make(map[vid]struct{})
-	prefix := []byte{prefixKeyMap}
-	err := ix.db.View(func(txn *badger.Txn) error {
-		it := prefixIterator(txn, prefix)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			if err := it.Item().Value(func(v []byte) error {
-				var id vid
-				if len(v) == len(id) {
-					copy(id[:], v)
-					out[id] = struct{}{}
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// recencyCursor is where a walk of the recency order stopped; nil is its
-// start, the least recently used version.
-type recencyCursor []byte
-
-// leastRecentlyUsed returns up to n versions in recency order, oldest
-// first, starting after the cursor after and leaving out those for which
-// skip reports true, and the cursor to continue from. skip runs inside a
-// read transaction. On an error it returns what it found so far.
-func (ix *index) leastRecentlyUsed(after recencyCursor, n int, skip func(vid) bool) ([]vid, recencyCursor, error) {
-	var out []vid
-	var last recencyCursor
-	err := ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte{prefixRecency}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		it.Seek(opts.Prefix)
-		if after != nil {
-			it.Seek(after)
-			if it.ValidForPrefix(opts.Prefix) && string(it.Item().Key()) == string(after) {
-				it.Next()
-			}
-		}
-		for ; it.ValidForPrefix(opts.Prefix) && len(out) < n; it.Next() {
-			last = it.Item().KeyCopy(nil)
-			id, ok := parseRecencyKey(last)
-			if !ok {
-				continue
-			}
-			if !skip(id) {
-				out = append(out, id)
-			}
-		}
-		return nil
-	})
-	return out, last, err
-}
-
-// strayBlockVersions returns the versions that have block keys but no
-// record (a crash during deleteVersion), leaving out those for which skip
-// reports true, in one sequential pass over the block keys that stops when
-// ctx is done. The block keys are few (the cap divided by the block size),
-// so the pass is cheap; skip runs inside a read transaction, once per
-// version. On an error it returns what it found so far.
-func (ix *index) strayBlockVersions(ctx context.Context, skip func(vid) bool) ([]vid, error) {
-	prefix := []byte{prefixBlock}
-	var stray []vid
-	err := ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		var last vid
-		first := true
-		for it.Seek(prefix); it.ValidForPrefix(prefix) && ctx.Err() == nil; it.Next() {
-			id, _, ok := parseBlockKey(it.Item().Key())
-			if !ok || (!first && id == last) {
-				continue
-			}
-			first, last = false, id
-			if skip(id) {
-				continue
-			}
-			if _, err := txn.Get(metaKey(id)); errors.Is(err, badger.ErrKeyNotFound) {
-				stray = append(stray, id)
-			}
-		}
-		return nil
-	})
-	return stray, err
-}
-
 // collectGarbage rewrites the value-log files that are at least half
 // garbage, one at a time, until none is left or ctx is done.
 func (ix *index) collectGarbage(ctx context.Context) {
@@ -544,78 +420,4 @@ func (ix *index) collectGarbage(ctx context.Context) {
 func (ix *index) size() int64 {
 	lsm, vlog := ix.db.Size()
 	return lsm + vlog
-}
-
-// badgerLogger routes badger's warnings and errors to slog and drops its
-// chatty info and debug lines. A line of the same format as one logged less
-// than logRepeatEvery ago is counted rather than logged, and the count goes
-// with the next line logged: badger repeats some errors once a second for
-// as long as they last (a memtable it cannot write, retried forever).
-type badgerLogger struct {
-	log     *slog.Logger
-	repeats *repeatLimiter
-}
-
-func newBadgerLogger(log *slog.Logger) badgerLogger {
-	return badgerLogger{log: log, repeats: newRepeatLimiter(logRepeatEvery)}
-}
-
-func (l badgerLogger) Errorf(f string, a ...any) { l.emit(slog.LevelError, f, a) }
-
-func (l badgerLogger) Warningf(f string, a ...any) { l.emit(slog.LevelWarn, f, a) }
-
-func (l badgerLogger) Infof(string, ...any)  {}
-func (l badgerLogger) Debugf(string, ...any) {}
-
-func (l badgerLogger) emit(level slog.Level, f string, a []any) {
-	ok, skipped := l.repeats.allow(f, time.Now())
-	if !ok {
-		return
-	}
-	msg := "cache index: " + strings.TrimSuffix(fmt.Sprintf(f, a...), "\n")
-	if skipped > 0 {
-		l.log.Log(context.Background(), level, msg, "repeated", skipped)
-		return
-	}
-	l.log.Log(context.Background(), level, msg)
-}
-
-// logRepeatEvery is how often a repeating log line is let through.
-const logRepeatEvery = time.Minute
-
-// repeatLimiter lets a line of each kind through at most once per period
-// and counts the ones it holds back.
-type repeatLimiter struct {
-	period time.Duration
-	mu     sync.Mutex
-	kinds  map[string]*repeats
-}
-
-type repeats struct {
-	last    time.Time // when a line of this kind was let through
-	skipped int       // lines held back since
-}
-
-func newRepeatLimiter(period time.Duration) *repeatLimiter {
-	return &repeatLimiter{period: period, kinds: make(map[string]*repeats)}
-}
-
-// allow reports whether a line of kind may be logged at now, and if so how
-// many were held back since the last one. The kinds are badger's format
-// strings, a fixed few, so the map stays small.
-func (r *repeatLimiter) allow(kind string, now time.Time) (ok bool, skipped int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := r.kinds[kind]
-	if k == nil {
-		r.kinds[kind] = &repeats{last: now}
-		return true, 0
-	}
-	if now.Sub(k.last) < r.period {
-		k.skipped++
-		return false, 0
-	}
-	skipped = k.skipped
-	k.last, k.skipped = now, 0
-	return true, skipped
 }

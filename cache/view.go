@@ -1,16 +1,13 @@
 package cache
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,23 +59,18 @@ func OpenView(opts Options) (*View, error) {
 		return nil, err
 	}
 	ixDir := filepath.Join(dir, "index")
-	if _, err := os.Stat(filepath.Join(ixDir, badger.ManifestFilename)); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return v, nil // a cache without an index yet holds nothing
-		}
+	ix, err := openIndexReadOnly(ixDir, opts.Logger)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return v, nil // a cache without an index yet holds nothing
+	case errors.Is(err, errIndexNeedsRecovery):
 		v.Close()
-		return nil, err
-	}
-	db, err := badger.Open(badgerOptions(ixDir, opts.Logger).WithReadOnly(true))
-	if err != nil {
+		return nil, fmt.Errorf("%s: %w (its owner stopped without closing it); the next mount, materialize or cache verify recovers it", dir, ErrUncleanIndex)
+	case err != nil:
 		v.Close()
-		// badger's wrapping does not always keep the chain.
-		if errors.Is(err, badger.ErrTruncateNeeded) || strings.Contains(err.Error(), badger.ErrTruncateNeeded.Error()) {
-			return nil, fmt.Errorf("%s: %w (its owner stopped without closing it); the next mount, materialize or cache verify recovers it", dir, ErrUncleanIndex)
-		}
 		return nil, fmt.Errorf("open cache index %s read-only: %w", ixDir, err)
 	}
-	v.ix = &index{db: db, dir: ixDir}
+	v.ix = ix
 	if bs, found, err := v.ix.recordedBlockSize(); err != nil {
 		v.Close()
 		return nil, fmt.Errorf("read cache block size: %w", err)
@@ -95,7 +87,7 @@ func (v *View) Dir() string { return v.dir }
 func (v *View) Close() error {
 	var err error
 	if v.ix != nil {
-		err = v.ix.db.Close()
+		err = v.ix.closeReadOnly()
 		v.ix = nil
 	}
 	if v.lock != nil {
@@ -246,45 +238,4 @@ func (v *View) limit(used int64) int64 {
 		lim = min(lim, max(0, used+avail-floor))
 	}
 	return lim
-}
-
-// recordedBlockSize reads the block size the cache was created with,
-// without recording one (found is false if there is none).
-func (ix *index) recordedBlockSize() (bs int64, found bool, err error) {
-	err = ix.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(configKey("blocksize"))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(val []byte) error {
-			if len(val) != 8 {
-				return errors.New("malformed block size record")
-			}
-			bs, found = int64(binary.BigEndian.Uint64(val)), true
-			return nil
-		})
-	})
-	return bs, found, err
-}
-
-// forEachBlockKey calls fn for every block key, in one pass over the
-// keys alone.
-func (ix *index) forEachBlockKey(fn func(id vid, block int64)) error {
-	prefix := []byte{prefixBlock}
-	return ix.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			if id, b, ok := parseBlockKey(it.Item().Key()); ok {
-				fn(id, b)
-			}
-		}
-		return nil
-	})
 }

@@ -29,44 +29,17 @@ func Delegate(ctx context.Context, cacheDir string, req Request, progress func(d
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
-	path := SocketPath(cacheDir)
-	var conn net.Conn
-	err = withSocketAddr(path, func(addr string) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "unix", addr)
-		conn = c
-		return err
-	})
+	conn, done, err := sendRequest(ctx, cacheDir, wireRequest{V: protocolVersion, Op: opMaterialize, Request: req})
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return Result{}, fmt.Errorf("%w (%s)", ErrNoOwner, path)
-		}
-		if isCancel(err) {
-			return Result{}, err
-		}
-		return Result{}, fmt.Errorf("connect to the cache owner at %s: %w", path, err)
+		return Result{}, err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-
-	line, _ := json.Marshal(wireRequest{V: protocolVersion, Op: "materialize", Request: req})
-	if _, err := conn.Write(append(line, '\n')); err != nil {
-		return Result{}, delegateBroken(ctx, err)
-	}
+	defer done()
 	progress(0, -1)
 	br := bufio.NewReaderSize(conn, 4096)
 	for {
-		line, err := readLine(br)
-		if len(line) == 0 || (err != nil && !errors.Is(err, io.EOF)) {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
-			return Result{}, delegateBroken(ctx, err)
-		}
-		var ev wireEvent
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return Result{}, fmt.Errorf("the cache owner sent a malformed message: %w", err)
+		ev, err := readEvent(ctx, br, maxLine)
+		if err != nil {
+			return Result{}, err
 		}
 		switch {
 		case ev.Progress != nil:
@@ -85,4 +58,53 @@ func delegateBroken(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("%w (%v)", ErrOwnerGone, err)
+}
+
+// sendRequest connects to the owner of cacheDir and sends wr. The
+// connection is closed when ctx ends, or by done, which the caller calls
+// once it has its answer.
+func sendRequest(ctx context.Context, cacheDir string, wr wireRequest) (conn net.Conn, done func(), err error) {
+	path := SocketPath(cacheDir)
+	err = withSocketAddr(path, func(addr string) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", addr)
+		conn = c
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, nil, fmt.Errorf("%w (%s)", ErrNoOwner, path)
+		}
+		if isCancel(err) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("connect to the cache owner at %s: %w", path, err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	done = func() {
+		stop()
+		conn.Close()
+	}
+	line, _ := json.Marshal(wr)
+	if _, err := conn.Write(append(line, '\n')); err != nil {
+		done()
+		return nil, nil, delegateBroken(ctx, err)
+	}
+	return conn, done, nil
+}
+
+// readEvent reads the owner's next message, of at most limit bytes.
+func readEvent(ctx context.Context, br *bufio.Reader, limit int) (wireEvent, error) {
+	line, err := readLineUpTo(br, limit)
+	if len(line) == 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return wireEvent{}, delegateBroken(ctx, err)
+	}
+	var ev wireEvent
+	if err := json.Unmarshal(line, &ev); err != nil {
+		return wireEvent{}, fmt.Errorf("the cache owner sent a malformed message: %w", err)
+	}
+	return ev, nil
 }

@@ -3,13 +3,8 @@ package materialize
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/ossmount/ossmount/cache"
@@ -95,42 +90,18 @@ func QueryVersions(ctx context.Context, cacheDir string) ([]cache.VersionInfo, e
 // query sends one request without arguments to the owner of cacheDir and
 // returns its one answer, or the error it sent.
 func query(ctx context.Context, cacheDir, op string) (wireEvent, error) {
-	path := SocketPath(cacheDir)
-	var conn net.Conn
-	err := withSocketAddr(path, func(addr string) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "unix", addr)
-		conn = c
-		return err
-	})
+	conn, done, err := sendRequest(ctx, cacheDir, wireRequest{V: protocolVersion, Op: op})
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return wireEvent{}, fmt.Errorf("%w (%s)", ErrNoOwner, path)
-		}
-		return wireEvent{}, fmt.Errorf("connect to the cache owner at %s: %w", path, err)
+		return wireEvent{}, err
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-
-	line, _ := json.Marshal(wireRequest{V: protocolVersion, Op: op})
-	if _, err := conn.Write(append(line, '\n')); err != nil {
-		return wireEvent{}, delegateBroken(ctx, err)
-	}
+	defer done()
 	limit := maxLine
 	if op == opVersions {
 		limit = maxVersionsLine
 	}
-	reply, err := readLineUpTo(bufio.NewReaderSize(conn, 64<<10), limit)
-	if len(reply) == 0 || (err != nil && !errors.Is(err, io.EOF)) {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return wireEvent{}, delegateBroken(ctx, err)
-	}
-	var ev wireEvent
-	if err := json.Unmarshal(reply, &ev); err != nil {
-		return wireEvent{}, fmt.Errorf("the cache owner sent a malformed message: %w", err)
+	ev, err := readEvent(ctx, bufio.NewReaderSize(conn, 64<<10), limit)
+	if err != nil {
+		return wireEvent{}, err
 	}
 	if ev.Error != nil {
 		return wireEvent{}, errorFromWire(ev.Error.Kind, ev.Error.Message)
