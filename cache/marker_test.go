@@ -1,59 +1,15 @@
 package cache
 
 import (
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
-
-// dirSnapshot describes every entry under dir (mode, size, mtime and a hash
-// of the content), so a test can tell that nothing changed at all.
-func dirSnapshot(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		desc := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		out[path] = desc
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func sameSnapshot(t testing.TB, what string, before, after map[string]string) {
-	t.Helper()
-	for p, d := range before {
-		if after[p] != d {
-			t.Errorf("%s changed %s: %q, now %q", what, p, d, after[p])
-		}
-	}
-	for p, d := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s created %s (%s)", what, p, d)
-		}
-	}
-}
 
 // A folder that holds anything but a cache is refused by Open, which
 // leaves it exactly as it was: mode (0755, or 1777 as /tmp has) and files.
@@ -70,7 +26,7 @@ func TestOpenRefusesAFolderThatIsNotACache(t *testing.T) {
 			if err := os.Chmod(dir, mode); err != nil {
 				t.Fatal(err)
 			}
-			before := dirSnapshot(t, dir)
+			before := testutil.DirSnapshot(t, dir)
 			for _, existing := range []bool{false, true} {
 				_, err := Open(Options{Dir: dir, BlockSize: testBS, MinFreeRatio: -1, Existing: existing}, nil)
 				var nc *NotCacheError
@@ -81,7 +37,7 @@ func TestOpenRefusesAFolderThatIsNotACache(t *testing.T) {
 			if err := Claim(dir); !errors.As(err, new(*NotCacheError)) {
 				t.Fatalf("Claim of a folder holding notes.txt: %v", err)
 			}
-			sameSnapshot(t, "a refused Open", before, dirSnapshot(t, dir))
+			testutil.SameSnapshot(t, "a refused Open", before, testutil.DirSnapshot(t, dir))
 		})
 	}
 }
@@ -96,13 +52,13 @@ func TestOpenRefusesLookalikes(t *testing.T) {
 	foreignMarker := t.TempDir()
 	os.WriteFile(filepath.Join(foreignMarker, MarkerName), []byte("hello"), 0o644)
 	for _, dir := range []string{file, partial, foreignMarker} {
-		before := dirSnapshot(t, dir)
+		before := testutil.DirSnapshot(t, dir)
 		_, err := Open(Options{Dir: dir, BlockSize: testBS, MinFreeRatio: -1}, nil)
 		var nc *NotCacheError
 		if !errors.As(err, &nc) {
 			t.Fatalf("Open of %s: %v", dir, err)
 		}
-		sameSnapshot(t, "a refused Open", before, dirSnapshot(t, dir))
+		testutil.SameSnapshot(t, "a refused Open", before, testutil.DirSnapshot(t, dir))
 	}
 }
 
@@ -134,13 +90,13 @@ func TestOpenExistingCreatesNothing(t *testing.T) {
 	empty := filepath.Join(parent, "empty")
 	os.Mkdir(empty, 0o755)
 	os.Chmod(empty, 0o755)
-	before := dirSnapshot(t, parent)
+	before := testutil.DirSnapshot(t, parent)
 	for _, dir := range []string{missing, empty} {
 		if _, err := Open(Options{Dir: dir, Existing: true}, nil); !errors.Is(err, ErrNoCache) {
 			t.Fatalf("Open(Existing) of %s: %v", dir, err)
 		}
 	}
-	sameSnapshot(t, "Open(Existing)", before, dirSnapshot(t, parent))
+	testutil.SameSnapshot(t, "Open(Existing)", before, testutil.DirSnapshot(t, parent))
 }
 
 // A cache made before the marker existed (index/, data/, lock and a stale

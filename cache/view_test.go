@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ossmount/ossmount/internal/testutil"
 )
 
 // fillForView makes a cache in dir with one verified version, one partial
@@ -53,7 +55,7 @@ func fillForView(t *testing.T, dir string) (verified, partial, plain *testObject
 func TestViewChangesNothing(t *testing.T) {
 	dir := t.TempDir()
 	a, b, p := fillForView(t, dir)
-	before := dirSnapshot(t, dir)
+	before := testutil.DirSnapshot(t, dir)
 
 	v, err := OpenView(Options{Dir: dir, MaxBytes: 1, MinFreeRatio: -1})
 	if err != nil {
@@ -73,7 +75,7 @@ func TestViewChangesNothing(t *testing.T) {
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sameSnapshot(t, "a View", before, dirSnapshot(t, dir))
+	testutil.SameSnapshot(t, "a View", before, testutil.DirSnapshot(t, dir))
 
 	byKey := map[string]VersionInfo{}
 	for _, vi := range list {
@@ -124,7 +126,7 @@ func TestOpenViewRefusals(t *testing.T) {
 	os.Mkdir(foreign, 0o755)
 	os.Chmod(foreign, 0o755)
 	os.WriteFile(filepath.Join(foreign, "x"), nil, 0o644)
-	before := dirSnapshot(t, parent)
+	before := testutil.DirSnapshot(t, parent)
 	for _, dir := range []string{missing, empty} {
 		if _, err := OpenView(Options{Dir: dir}); !errors.Is(err, ErrNoCache) {
 			t.Fatalf("OpenView(%s): %v", dir, err)
@@ -134,7 +136,7 @@ func TestOpenViewRefusals(t *testing.T) {
 	if _, err := OpenView(Options{Dir: foreign}); !errors.As(err, &nc) {
 		t.Fatalf("OpenView of a folder: %v", err)
 	}
-	sameSnapshot(t, "OpenView", before, dirSnapshot(t, parent))
+	testutil.SameSnapshot(t, "OpenView", before, testutil.DirSnapshot(t, parent))
 
 	marked := t.TempDir()
 	if err := writeMarker(marked); err != nil {
@@ -246,11 +248,11 @@ func TestViewOfAKilledOwnersCache(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 
-	before := dirSnapshot(t, dir)
+	before := testutil.DirSnapshot(t, dir)
 	if _, err := OpenView(Options{Dir: dir}); !errors.Is(err, ErrUncleanIndex) {
 		t.Fatalf("OpenView of a killed owner's cache: %v", err)
 	}
-	sameSnapshot(t, "OpenView", before, dirSnapshot(t, dir))
+	testutil.SameSnapshot(t, "OpenView", before, testutil.DirSnapshot(t, dir))
 
 	openTest(t, dir, testBS, nil).Close()
 	v, err := OpenView(Options{Dir: dir})

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -65,57 +63,13 @@ func fillCache(t *testing.T, dir string) {
 	}
 }
 
-// snapshot describes every entry under dir: mode, size, mtime and a hash of
-// the content, so that a test sees any change at all.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		desc := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		out[path] = desc
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func unchanged(t *testing.T, what string, before, after map[string]string) {
-	t.Helper()
-	for p, d := range before {
-		if after[p] != d {
-			t.Errorf("%s changed %s: %q, now %q", what, p, d, after[p])
-		}
-	}
-	for p, d := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s created %s (%s)", what, p, d)
-		}
-	}
-}
-
 // cache stats and cache list only read: with --cache-size 1 they evict
 // nothing and change nothing in the directory, and list shows every
 // version with its state.
 func TestCacheStatsAndListChangeNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	fillCache(t, dir)
-	before := snapshot(t, dir)
+	before := testutil.DirSnapshot(t, dir)
 
 	r := runOssmount(t, nil, "cache", "stats", "--cache-size", "1", "--cache-dir", dir)
 	if r.code != 0 || !regexpLine(r.stdout, `entries\s+3$`) || !regexpLine(r.stdout, `unverified\s+1 `) {
@@ -134,7 +88,7 @@ func TestCacheStatsAndListChangeNothing(t *testing.T) {
 	if len(list) != 1 || list[0].Key != "models/a.bin" || !list[0].Verified || list[0].PresentBytes != list[0].Size {
 		t.Fatalf("cache list --json oss://bkt/models/: %+v", list)
 	}
-	unchanged(t, "cache stats and list", before, snapshot(t, dir))
+	testutil.SameSnapshot(t, "cache stats and list", before, testutil.DirSnapshot(t, dir))
 
 	c, err := cache.Open(cache.Options{Dir: dir, MinFreeRatio: -1}, nil)
 	if err != nil {
@@ -166,14 +120,14 @@ func TestCacheCommandsLeaveAFolderAlone(t *testing.T) {
 		os.Mkdir(dir, 0o700)
 		os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
 		os.Chmod(dir, mode)
-		before := snapshot(t, dir)
+		before := testutil.DirSnapshot(t, dir)
 		for _, sub := range []string{"stats", "list", "verify", "clear"} {
 			r := runOssmount(t, nil, "cache", sub, "--cache-dir", dir)
 			if r.code != 1 || !strings.Contains(r.stderr, dir+" is not an ossmount cache") {
 				t.Errorf("cache %s on a %v folder: exit %d\n%s%s", sub, mode, r.code, r.stdout, r.stderr)
 			}
 		}
-		unchanged(t, "the cache commands", before, snapshot(t, dir))
+		testutil.SameSnapshot(t, "the cache commands", before, testutil.DirSnapshot(t, dir))
 	}
 }
 
@@ -184,7 +138,7 @@ func TestCacheCommandsWhereThereIsNoCache(t *testing.T) {
 	empty := filepath.Join(parent, "empty")
 	os.Mkdir(empty, 0o755)
 	os.Chmod(empty, 0o755)
-	before := snapshot(t, parent)
+	before := testutil.DirSnapshot(t, parent)
 	for _, dir := range []string{filepath.Join(parent, "missing"), empty} {
 		for _, sub := range []string{"stats", "list", "verify", "clear"} {
 			r := runOssmount(t, nil, "cache", sub, "--cache-dir", dir)
@@ -193,7 +147,7 @@ func TestCacheCommandsWhereThereIsNoCache(t *testing.T) {
 			}
 		}
 	}
-	unchanged(t, "the cache commands", before, snapshot(t, parent))
+	testutil.SameSnapshot(t, "the cache commands", before, testutil.DirSnapshot(t, parent))
 }
 
 // While a process owns the cache, stats names it and counts the data
@@ -245,13 +199,13 @@ func TestMountRefusesAFolderAsCache(t *testing.T) {
 	os.Chmod(folder, 0o755)
 	os.WriteFile(filepath.Join(folder, "notes.txt"), []byte("mine"), 0o644)
 	mp := t.TempDir()
-	before := snapshot(t, folder)
+	before := testutil.DirSnapshot(t, folder)
 	creds := []string{"OSS_ACCESS_KEY_ID=LTAItest", "OSS_ACCESS_KEY_SECRET=secret"}
 	r := runOssmount(t, creds, "mount", "--endpoint", "127.0.0.1:1", "--cache-dir", folder, "oss://bkt", mp)
 	if r.code != 1 || !strings.Contains(r.stderr, folder+" is not an ossmount cache") {
 		t.Errorf("mount with a folder as cache: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	unchanged(t, "mount", before, snapshot(t, folder))
+	testutil.SameSnapshot(t, "mount", before, testutil.DirSnapshot(t, folder))
 }
 
 // cache verify names the complete versions OSS has no CRC64 for.
